@@ -1,0 +1,3 @@
+from zkgrad.cli.main import run
+
+run()

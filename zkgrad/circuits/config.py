@@ -1,0 +1,78 @@
+"""Typed circuit settings: what exactly will be proven, and how it is quantized."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from ..errors import InputError
+
+Visibility = str  # "public" | "private" | "fixed" | "hashed/public" | "polycommit" ...
+_VISIBILITIES = ("public", "private", "fixed", "hashed/public", "hashed/private", "polycommit")
+
+
+@dataclass(frozen=True)
+class CircuitConfig:
+    """How a model becomes a circuit. Part of the circuit's content address."""
+
+    kind: Literal["inference", "step", "answer"] = "inference"
+    """inference: any ONNX model; step: a training step; answer: inference bound to committed weights."""
+    input_visibility: Visibility = "public"
+    """Graph inputs: public values, or hashed/public (one Poseidon hash per tensor is public)."""
+    output_visibility: Visibility = "public"
+    """Graph outputs, same choices as inputs."""
+    param_visibility: Visibility = "fixed"
+    """Constants inside the ONNX graph: fixed bakes them into the verification key."""
+    scale: int | None = None
+    """Fixed-point bits for inputs and parameters (value = integer / 2**scale); None lets calibration pick."""
+    scale_rebase_multiplier: int | None = None
+    """Rebase back to `scale` once an intermediate exceeds scale*multiplier; None lets calibration pick."""
+    calibration_target: Literal["resources", "accuracy"] = "resources"
+    """What calibration optimizes: circuit size or numerical fidelity."""
+    max_logrows: int | None = None
+    """Upper bound on the circuit's 2**logrows rows; None lets calibration pick."""
+    lookup_safety_margin: float = 2.0
+    """Headroom on lookup ranges beyond what the sample needed."""
+    num_inner_cols: int = 2
+    """Columns per block; more columns, fewer rows."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Metadata carried into the manifest (e.g. the model spec of a step circuit)."""
+
+    def __post_init__(self) -> None:
+        for name in ("input_visibility", "output_visibility", "param_visibility"):
+            v = getattr(self, name)
+            if not any(v == p or v.startswith(p + "/") for p in _VISIBILITIES):
+                raise InputError(f"unknown {name.replace('_', ' ')} '{v}'", hint=f"use one of {', '.join(_VISIBILITIES)}")
+        if self.scale is not None and not 0 <= self.scale <= 24:
+            raise InputError(f"scale {self.scale} out of range", hint="use 0..24 (typical: 7..13)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def canonical(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def with_(self, **changes: Any) -> "CircuitConfig":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CircuitConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def committed(kind: Literal["step", "answer"], scale: int, **kw: Any) -> CircuitConfig:
+    """Config for circuits whose weights and data enter as committed (Poseidon-hashed) inputs.
+
+    input scale = param scale = scale and rebase multiplier 1, so updated parameters come out
+    at the scale they went in: the hash of step t's output equals that of step t+1's input."""
+    return CircuitConfig(
+        kind=kind,
+        input_visibility="hashed/public",
+        output_visibility="hashed/public" if kind == "step" else "public",
+        param_visibility="fixed",
+        scale=scale,
+        scale_rebase_multiplier=1,
+        **kw,
+    )

@@ -1,0 +1,217 @@
+"""The one typed, keyword-only wrapper over ezkl's Python bindings.
+
+Every ezkl call in zkgrad goes through here, so that:
+- ezkl's ``RuntimeError("Failed to ...")`` becomes a zkgrad error carrying the stage and paths;
+- its async calls are awaited here and nowhere else (an un-awaited coroutine is truthy);
+- what ezkl prints on stdout (calibration tables) goes to stderr, keeping ``--json`` output clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import ezkl
+
+from ..errors import CircuitError, ProverError, UnsupportedOperatorError, ZkgradError
+
+EZKL_VERSION: str = getattr(ezkl, "__version__", "23.0.5")
+
+T = TypeVar("T")
+_stdout_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """ezkl (Rust) prints tables to fd 1: drop them, or send them to stderr with ZKGRAD_DEBUG=1."""
+    try:
+        sys.stdout.flush()
+        out_fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stdout (captured): nothing to redirect
+        yield
+        return
+    with _stdout_lock:
+        saved = os.dup(out_fd)
+        sink = os.dup(sys.stderr.fileno()) if os.environ.get("ZKGRAD_DEBUG") == "1" else os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(sink, out_fd)
+            yield
+        finally:
+            os.dup2(saved, out_fd)
+            os.close(saved)
+            os.close(sink)
+
+
+_OP_PATTERNS = (
+    re.compile(r"unsupported operation[:\s]+\"?([A-Za-z0-9_]+)", re.I),
+    re.compile(r"op(?:erator)? ([A-Z][A-Za-z0-9]+) is not supported", re.I),
+    re.compile(r"unknown op(?:erator)?[:\s]+\"?([A-Za-z0-9_]+)", re.I),
+)
+
+
+def _translate(err: BaseException, stage: str, error: type[ZkgradError], **paths: Any) -> ZkgradError:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    for pat in _OP_PATTERNS:
+        m = pat.search(str(err))
+        if m:
+            return UnsupportedOperatorError(m.group(1), detail=text)
+    return error(f"ezkl {stage} failed: {text}", stage=stage, **{k: str(v) for k, v in paths.items()})
+
+
+def _call(stage: str, error: type[ZkgradError], fn: Callable[..., T], *args: Any, **paths: Any) -> T:
+    try:
+        with _stdout_to_stderr():
+            return fn(*args)
+    except ZkgradError:
+        raise
+    except (RuntimeError, ValueError, OSError, TypeError, Exception) as e:  # ezkl raises bare Exceptions too
+        raise _translate(e, stage, error, **paths) from e
+
+
+def _await(make: Callable[[], Any]) -> Any:
+    """Call an async ezkl function inside a private event loop and await its result.
+    ezkl needs the loop running when the call is made, not only when it is awaited."""
+
+    async def _wrap() -> Any:
+        res = make()
+        if asyncio.iscoroutine(res) or isinstance(res, asyncio.Future):
+            return await res
+        return res
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_wrap())
+    result: dict[str, Any] = {}
+
+    def _runner() -> None:  # already inside a loop (e.g. a notebook): use a thread
+        try:
+            result["v"] = asyncio.run(_wrap())
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            result["e"] = e
+
+    t = threading.Thread(target=_runner)
+    t.start()
+    t.join()
+    if "e" in result:
+        raise result["e"]
+    return result.get("v")
+
+
+def run_args(**fields: Any) -> "ezkl.PyRunArgs":
+    ra = ezkl.PyRunArgs()
+    for k, v in fields.items():
+        if v is not None:
+            setattr(ra, k, v)
+    return ra
+
+
+# --- circuit ---------------------------------------------------------------------------
+def gen_settings(*, model: Path, settings: Path, args: "ezkl.PyRunArgs") -> None:
+    _call("gen_settings", CircuitError, lambda: ezkl.gen_settings(str(model), str(settings), py_run_args=args), model=model)
+
+
+def calibrate(
+    *,
+    data: Path,
+    model: Path,
+    settings: Path,
+    target: str,
+    scales: Sequence[int] | None,
+    rebase_multipliers: Sequence[int] | None,
+    max_logrows: int | None,
+    lookup_safety_margin: float,
+) -> None:
+    _call(
+        "calibrate_settings",
+        CircuitError,
+        lambda: ezkl.calibrate_settings(
+            str(data),
+            str(model),
+            str(settings),
+            target,
+            lookup_safety_margin,
+            list(scales) if scales else None,
+            list(rebase_multipliers) if rebase_multipliers else [1, 2, 10],
+            max_logrows,
+        ),
+        model=model,
+    )
+
+
+def compile_circuit(*, model: Path, compiled: Path, settings: Path) -> None:
+    _call("compile_circuit", CircuitError, lambda: ezkl.compile_circuit(str(model), str(compiled), str(settings)), model=model)
+
+
+def gen_srs(*, path: Path, logrows: int) -> None:
+    _call("gen_srs", CircuitError, lambda: ezkl.gen_srs(str(path), logrows), path=path)
+
+
+def setup(*, compiled: Path, vk: Path, pk: Path, srs: Path) -> None:
+    ok = _call(
+        "setup",
+        CircuitError,
+        lambda: ezkl.setup(str(compiled), str(vk), str(pk), str(srs), None, False),
+        compiled=compiled,
+    )
+    if ok is False:
+        raise CircuitError("ezkl setup returned failure", hint="re-run with --debug")
+
+
+# --- prover ----------------------------------------------------------------------------
+def gen_witness(*, data: Path, compiled: Path, out: Path) -> dict[str, Any]:
+    return _call(
+        "gen_witness",
+        ProverError,
+        lambda: ezkl.gen_witness(str(data), str(compiled), str(out), None, None),
+        data=data,
+    )
+
+
+def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> dict[str, Any]:
+    return _call(
+        "prove",
+        ProverError,
+        lambda: ezkl.prove(str(witness), str(compiled), str(pk), str(proof), str(srs)),
+        witness=witness,
+    )
+
+
+def poseidon_hash(felts: Sequence[str]) -> list[str]:
+    return _call("poseidon_hash", CircuitError, lambda: ezkl.poseidon_hash(list(felts)))
+
+
+def float_to_felt(value: float, scale: int) -> str:
+    return ezkl.float_to_felt(value, scale, ezkl.PyInputType.F64)
+
+
+# --- verifier --------------------------------------------------------------------------
+def verify(*, proof: Path, settings: Path, vk: Path, srs: Path) -> tuple[bool, str]:
+    """(accepted, reason). ezkl raises on a refused proof; that is a refusal, not an error."""
+    try:
+        with _stdout_to_stderr():
+            ok = bool(ezkl.verify(str(proof), str(settings), str(vk), str(srs), False))
+        return ok, "" if ok else "the verifier returned false"
+    except Exception as e:  # noqa: BLE001 - every ezkl failure here means "refused"
+        return False, (str(e).strip().splitlines() or ["refused"])[0]
+
+
+def create_evm_verifier(*, vk: Path, settings: Path, sol: Path, abi: Path, srs: Path) -> None:
+    """Writes the Solidity verifier. ezkl then tries to fetch solc (offline: fails); we compile it
+    ourselves, so that failure is ignored once the .sol file exists."""
+    try:
+        with _stdout_to_stderr():
+            _await(lambda: ezkl.create_evm_verifier(str(vk), str(settings), str(sol), str(abi), str(srs), False))
+    except Exception as e:  # noqa: BLE001
+        if not sol.is_file() or sol.stat().st_size == 0:
+            raise _translate(e, "create_evm_verifier", CircuitError, vk=vk) from e
+
+
+def encode_calldata(*, proof: Path) -> bytes:
+    return bytes(_call("encode_evm_calldata", ProverError, lambda: ezkl.encode_evm_calldata(str(proof), os.devnull, None)))

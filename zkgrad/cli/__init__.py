@@ -1,0 +1,1 @@
+"""The `zkgrad` command line."""

@@ -1,0 +1,150 @@
+"""export, compile, prove, verify, deploy: the inference round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import CircuitDir, Json, Rpc, resolve_rpc
+from .output import Output
+
+
+def export(
+    factory: Annotated[str, typer.Argument(help="module:factory returning a torch.nn.Module, e.g. zkgrad.models:digits_mlp")],
+    input_shape: Annotated[str, typer.Option("--input-shape", help="Shape of one input, comma separated, e.g. 1,64")],
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write")] = Path("model.onnx"),
+    sample_out: Annotated[Optional[Path], typer.Option("--sample-out", help="Also write a random sample input (ezkl format)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the module's weights and the sample")] = 0,
+    json_: Json = False,
+) -> None:
+    """Export a PyTorch module to ONNX for an inference circuit."""
+    import torch
+
+    from .. import fsio
+    from ..circuits.export import export_module, load_factory, sample_json
+    from ..errors import InputError
+
+    try:
+        shape = tuple(int(s) for s in input_shape.split(","))
+    except ValueError:
+        raise InputError(f"--input-shape '{input_shape}' is not a list of integers", hint="e.g. --input-shape 1,64") from None
+    torch.manual_seed(seed)
+    module = load_factory(factory)()
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"{factory} returned {type(module).__name__}, not a torch.nn.Module")
+    sample = torch.randn(*shape)
+    export_module(module, sample, out)
+    if sample_out:
+        fsio.write_json(sample_out, sample_json(sample))
+    Output(json_).result({"onnx": str(out), "sample": str(sample_out) if sample_out else None},
+                         f"wrote {out}" + (f" and {sample_out}" if sample_out else ""))
+
+
+def compile_(
+    model: Annotated[Path, typer.Argument(help="ONNX model file")],
+    sample: Annotated[Path, typer.Option("--sample", help='Sample input, ezkl format {"input_data": [[...]]}')],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Circuit folder (default: ~/.zkgrad/circuits/<content hash>)")] = None,
+    srs: Annotated[Optional[Path], typer.Option("--srs", help="Ceremony SRS file; default: a development SRS (insecure)")] = None,
+    scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits; default: calibration picks")] = None,
+    input_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",
+    output_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",
+    target: Annotated[str, typer.Option(help="Calibration target: resources | accuracy")] = "resources",
+    json_: Json = False,
+) -> None:
+    """Compile an ONNX model into a circuit: settings, keys and a compiled Solidity verifier."""
+    from ..circuits.compile import compile_model
+    from ..circuits.config import CircuitConfig
+
+    o = Output(json_)
+    config = CircuitConfig(input_visibility=input_visibility, output_visibility=output_visibility, scale=scale,
+                           calibration_target=target)  # type: ignore[arg-type]
+    circuit, reused = compile_model(model, sample, out=out, srs=srs, config=config, reporter=o.reporter())
+    m = circuit.manifest
+    srs_line = ("[yellow]development SRS: NOT secure, for testing only[/]" if circuit.dev_srs
+                else f"ceremony SRS {m['srs']['path']}")
+    o.result(
+        {"circuit": str(circuit.path), "key": m["key"], "reused": reused, "logrows": m["logrows"],
+         "srs": m["srs"], "verifier": m["verifier"], "timings": m["timings"]},
+        f"circuit {circuit.path} ({'reused, no setup' if reused else 'compiled'})\n"
+        f"  logrows {m['logrows']}, {m['num_instances']} public values, verifier {m['verifier']['runtime_size']} bytes\n"
+        f"  {srs_line}",
+    )
+
+
+def prove_circuit(
+    circuit_dir: CircuitDir,
+    input: Annotated[Path, typer.Option("--input", help="Input, ezkl format")],
+    out: Annotated[Path, typer.Option("--out", help="Proof file to write")] = Path("proof.json"),
+    json_: Json = False,
+) -> None:
+    """Witness and proof for an input; prints the model's outputs and stage times."""
+    from ..circuits.artifacts import Circuit
+    from ..prover.prove import prove
+
+    o = Output(json_)
+    circuit = Circuit.open(circuit_dir)
+    r = prove(circuit, input, out=out, reporter=o.reporter())
+    outs = "\n".join("  " + ", ".join(f"{v:.6g}" for v in t) for t in r.outputs) or "  (outputs are not public)"
+    times = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings.items())
+    o.result({"proof": str(out), "outputs": r.outputs, "instances": [hex(i) for i in r.proof.instances],
+              "timings": r.timings, "dev_srs": circuit.dev_srs},
+             f"proof {out}\noutputs:\n{outs}\ntimes: {times}")
+
+
+def verify(
+    proof: Annotated[Path, typer.Argument(help="proof.json from 'zkgrad prove'")],
+    circuit_dir: Annotated[Path, typer.Option("--circuit", help="The circuit folder the proof is for")],
+    onchain: Annotated[bool, typer.Option("--onchain", help="Check through the deployed verifier contract")] = False,
+    rpc: Rpc = None,
+    address: Annotated[Optional[str], typer.Option(help="Verifier address; default: the one recorded by 'zkgrad deploy'")] = None,
+    json_: Json = False,
+) -> None:
+    """Verify a proof off-chain, or on-chain with --onchain. Exit 1 when refused."""
+    from ..circuits.artifacts import Circuit
+    from ..prover.proof import Proof
+    from ..verifier.offchain import verify as verify_offchain
+
+    o = Output(json_)
+    circuit = Circuit.open(circuit_dir)
+    p = Proof.load(proof)
+    gas = None
+    if onchain:
+        from ..chain.client import connect
+        from ..chain.verifier import verify_onchain
+
+        w3 = connect(resolve_rpc(rpc))
+        addr = address or circuit.deployed_address(int(w3.eth.chain_id))
+        verdict, gas = verify_onchain(w3, addr, p)
+    else:
+        verdict = verify_offchain(p, circuit)
+    o.result({"accepted": verdict.accepted, "where": verdict.where, "reason": verdict.reason, "gas": gas,
+              "proof": str(proof)},
+             f"[green]accepted[/] {verdict.where}" + (f" ({gas} gas)" if gas else "") if verdict
+             else f"[red]refused[/] {verdict.where}: {verdict.reason}")
+    if not verdict:
+        raise typer.Exit(1)
+
+
+def deploy(
+    circuit_dir: CircuitDir,
+    rpc: Rpc = None,
+    allow_dev_srs: Annotated[bool, typer.Option("--allow-dev-srs", help="Allow a development-SRS verifier on a non-local chain")] = False,
+    force: Annotated[bool, typer.Option(help="Deploy again even if one is recorded")] = False,
+    json_: Json = False,
+) -> None:
+    """Deploy the circuit's verifier contract and record its address per chain id."""
+    from ..chain.client import connect
+    from ..chain.verifier import deploy_verifier
+    from ..circuits.artifacts import Circuit
+
+    o = Output(json_)
+    circuit = Circuit.open(circuit_dir)
+    w3 = connect(resolve_rpc(rpc))
+    d = deploy_verifier(w3, circuit, allow_dev_srs=allow_dev_srs, force=force)
+    if circuit.dev_srs:
+        o.warn("this verifier trusts a development SRS: anyone holding its secret can forge proofs")
+    o.result({"address": d.address, "chain_id": d.chain_id, "tx_hash": d.tx_hash, "gas_used": d.gas_used,
+              "reused": d.reused, "dev_srs": circuit.dev_srs},
+             f"verifier at {d.address} on chain {d.chain_id}" + (" (already deployed)" if d.reused else f" ({d.gas_used} gas)"))

@@ -1,0 +1,106 @@
+"""The zkgrad command line: a thin layer over the Python API.
+
+This is the second edge where errors are translated: a ZkgradError becomes one line on stderr
+and exit code 1 (usage errors keep click's exit 2); tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from . import chain_cmds, circuit_cmds
+
+
+class DefaultGroup(TyperGroup):
+    """A group whose first argument, when it names no subcommand, goes to a default command:
+    ``zkgrad prove CIRCUIT_DIR ...`` and ``zkgrad prove step ...`` side by side."""
+
+    default_cmd = "circuit"
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, self.default_cmd)
+        return super().resolve_command(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+app = typer.Typer(
+    name="zkgrad",
+    help="Zero-knowledge proven training steps and inference for PyTorch models, accepted on an EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+prove_app = typer.Typer(cls=DefaultGroup, no_args_is_help=True,
+                        help="Prove an input on a circuit (zkgrad prove CIRCUIT_DIR --input X), or a training step.")
+
+app.command("export")(circuit_cmds.export)
+app.command("compile")(circuit_cmds.compile_)
+prove_app.command("circuit", help="zkgrad prove CIRCUIT_DIR --input INPUT.json: witness and proof.")(circuit_cmds.prove_circuit)
+app.add_typer(prove_app, name="prove")
+app.command("verify")(circuit_cmds.verify)
+app.command("deploy")(circuit_cmds.deploy)
+app.add_typer(chain_cmds.app, name="chain")
+
+
+def _register_optional() -> None:
+    """Command groups added by later modules (training, registry, demo) plug in here."""
+    from importlib import import_module
+
+    for mod in ("model_cmds", "registry_cmds", "demo_cmds"):
+        try:
+            m = import_module(f"zkgrad.cli.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"zkgrad.cli.{mod}":
+                raise
+            continue
+        m.register(app, prove_app)
+
+
+_register_optional()
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: ``--debug`` (anywhere, or ZKGRAD_DEBUG=1) shows tracebacks."""
+    from ..errors import ZkgradError
+    from .output import stderr
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("ZKGRAD_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    if debug:
+        os.environ["ZKGRAD_DEBUG"] = "1"
+    try:
+        app(args=args, prog_name="zkgrad", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        stderr.print("aborted")
+        sys.exit(130)
+    except click.ClickException as e:  # usage errors: click's own message, exit 2
+        e.show()
+        sys.exit(e.exit_code)
+    except ZkgradError as e:
+        if debug:
+            raise
+        stderr.print(f"[red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - last resort: still one line, unless --debug
+        if debug:
+            raise
+        stderr.print(f"[red]internal error:[/] {type(e).__name__}: {e} (re-run with --debug and report it)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

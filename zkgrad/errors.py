@@ -1,0 +1,104 @@
+"""One error root for zkgrad, with a subtree per stage.
+
+Every error carries a one-line ``message`` (what went wrong) and an optional ``hint``
+(how to fix it). The CLI prints ``str(err)``: both, on one line.
+Foreign errors (ezkl, web3, onnx) are translated where those libraries are called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class ZkgradError(Exception):
+    """Root of every error zkgrad raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.data = data
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(ZkgradError, ValueError):
+    """A file or value the user gave is missing, malformed or of the wrong shape."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    def __init__(self, path: Path | str, what: str = "file", *, hint: str | None = None) -> None:
+        super().__init__(f"{what} not found: {path}", hint=hint or "check the path", path=str(path))
+
+
+class ToolchainError(ZkgradError):
+    """solc or anvil is missing or broken."""
+
+
+# --- circuits ---------------------------------------------------------------------------
+class CircuitError(ZkgradError):
+    """Exporting, checking or compiling a circuit failed."""
+
+
+class UnsupportedOperatorError(CircuitError):
+    def __init__(self, operator: str, *, path: Path | str | None = None, detail: str = "") -> None:
+        super().__init__(
+            f"ONNX operator '{operator}' cannot be compiled into a circuit"
+            + (f" ({detail})" if detail else ""),
+            hint="replace it in the model with supported operations",
+            operator=operator,
+            path=str(path) if path else None,
+        )
+        self.operator = operator
+
+
+class SrsError(CircuitError):
+    """A structured reference string is missing, too small, corrupt or forged."""
+
+
+# --- prover -----------------------------------------------------------------------------
+class ProverError(ZkgradError):
+    """Witness generation or proving failed."""
+
+
+class BackendUnavailableError(ProverError):
+    """The requested prover backend (gpu, ray pool) is not available here."""
+
+
+# --- verifier ---------------------------------------------------------------------------
+class VerifierError(ZkgradError):
+    """Verification could not be carried out (not: the proof was refused)."""
+
+
+class ProofRejectedError(VerifierError):
+    """The proof was checked and refused."""
+
+
+# --- chain ------------------------------------------------------------------------------
+class ChainError(ZkgradError):
+    """Talking to an EVM node failed."""
+
+
+class RpcUnreachableError(ChainError):
+    def __init__(self, rpc: str) -> None:
+        super().__init__(
+            f"cannot reach an EVM node at {rpc}",
+            hint="start one with 'zkgrad chain up' or pass --rpc URL",
+            rpc=rpc,
+        )
+
+
+class TransactionRevertedError(ChainError):
+    """A transaction or call reverted; ``reason`` is the decoded custom error or message."""
+
+    def __init__(self, reason: str, *, hint: str | None = None, **data: Any) -> None:
+        super().__init__(f"transaction reverted: {reason}", hint=hint, reason=reason, **data)
+        self.reason = reason
+
+
+class DeploymentError(ChainError):
+    """No deployment is recorded, or deploying was refused."""

@@ -1,0 +1,61 @@
+"""A proof on disk (ezkl's proof.json, unchanged so ezkl's own tools read it) and its public values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .. import fsio
+from ..errors import InputError
+from ..layout import felt
+
+
+@dataclass(frozen=True)
+class Proof:
+    path: Path
+    data: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Proof":
+        path = Path(path)
+        data = fsio.read_json(path, "proof")
+        if not isinstance(data, dict) or "instances" not in data or ("proof" not in data and "hex_proof" not in data):
+            raise InputError(f"{path} is not an ezkl proof (no 'proof'/'instances')", hint="pass a proof.json from 'zkgrad prove'")
+        return cls(path, data)
+
+    @cached_property
+    def instances(self) -> list[int]:
+        """Public values as field elements, flattened in the circuit's instance order."""
+        inst = self.data["instances"]
+        flat = [v for col in inst for v in col] if inst and isinstance(inst[0], list) else list(inst)
+        return [felt(v) for v in flat]
+
+    @cached_property
+    def proof_bytes(self) -> bytes:
+        hx = self.data.get("hex_proof")
+        if isinstance(hx, str):
+            return bytes.fromhex(hx.removeprefix("0x"))
+        return bytes(self.data["proof"])
+
+    @property
+    def rescaled_outputs(self) -> list[list[float]] | None:
+        pretty = self.data.get("pretty_public_inputs") or {}
+        outs = pretty.get("rescaled_outputs")
+        return [[float(v) for v in t] for t in outs] if outs else None
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """What ``prove`` made: the proof, the model's outputs and the time each stage took."""
+
+    proof: Proof
+    outputs: list[list[float]]
+    output_felts: list[list[int]]
+    witness: dict[str, Any] = field(repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.proof.path
