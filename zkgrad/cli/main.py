@@ -10,8 +10,8 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
+from typer import _click as click  # typer 0.29 vendors click: its exceptions are these
 from typer.core import TyperGroup
 
 from . import chain_cmds, circuit_cmds
@@ -79,13 +79,15 @@ def run(argv: list[str] | None = None) -> None:
     if debug:
         os.environ["ZKGRAD_DEBUG"] = "1"
     try:
-        app(args=args, prog_name="zkgrad", standalone_mode=False)
-    except click.exceptions.Exit as e:
+        rc = app(args=args, prog_name="zkgrad", standalone_mode=False)  # click returns Exit's code here
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         stderr.print("aborted")
         sys.exit(130)
-    except click.ClickException as e:  # usage errors: click's own message, exit 2
+    except click.exceptions.ClickException as e:  # usage errors: click's own message, exit 2
         e.show()
         sys.exit(e.exit_code)
     except ZkgradError as e:

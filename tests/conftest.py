@@ -1,0 +1,74 @@
+"""Shared pytest fixtures. Each section belongs to one part of zkgrad; add yours below."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+# --- chain: a real anvil node and a web3 connection to it ------------------------------
+from zkgrad.chain.anvil import ChainInfo, anvil_node
+from web3 import Web3  # noqa: E402
+
+from zkgrad.chain.client import connect
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[ChainInfo]:
+    """One private anvil (chain id 31337) for the whole session; mark users with ``chain``."""
+    with anvil_node() as info:
+        yield info
+
+
+@pytest.fixture
+def w3(anvil: ChainInfo) -> Web3:
+    """A Web3 connected to the session's anvil."""
+    return connect(anvil.rpc_url)
+
+
+# --- isolation: a private ZKGRAD_HOME (SRS cache, circuits, chain state) per session ---
+@pytest.fixture(scope="session", autouse=True)
+def zkgrad_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    import os
+
+    home = tmp_path_factory.mktemp("zkgrad-home")
+    old = os.environ.get("ZKGRAD_HOME")
+    os.environ["ZKGRAD_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("ZKGRAD_HOME", None)
+    else:
+        os.environ["ZKGRAD_HOME"] = old
+
+
+# --- circuits: one tiny inference circuit, compiled once per session ----------------
+@pytest.fixture(scope="session")
+def tiny_model():  # type: ignore[no-untyped-def]
+    import torch
+
+    torch.manual_seed(7)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    return net, torch.randn(1, 4)
+
+
+@pytest.fixture(scope="session")
+def tiny_circuit(tmp_path_factory: pytest.TempPathFactory, tiny_model, zkgrad_home):  # type: ignore[no-untyped-def]
+    """(folder, Circuit) for a 4-8-3 MLP with public input and output, on a dev SRS."""
+    from zkgrad.circuits.compile import compile_model
+    from zkgrad.circuits.export import export_module, sample_json
+
+    net, x = tiny_model
+    d = tmp_path_factory.mktemp("tiny")
+    export_module(net, x, d / "net.onnx")
+    (d / "input.json").write_text(__import__("json").dumps(sample_json(x)))
+    circuit, reused = compile_model(d / "net.onnx", d / "input.json", out=d / "circuit")
+    assert not reused
+    return d, circuit
+
+
+@pytest.fixture(scope="session")
+def tiny_proof(tiny_circuit):  # type: ignore[no-untyped-def]
+    from zkgrad.prover.prove import prove
+
+    d, circuit = tiny_circuit
+    return prove(circuit, d / "input.json", out=d / "proof.json")

@@ -1,0 +1,45 @@
+"""Test helpers: tampering with proofs, running the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from zkgrad.layout import FIELD_MODULUS
+
+
+def flip_proof_byte(src: Path, dst: Path, index: int = 100) -> Path:
+    """A copy of the proof with one byte of the proof bytes flipped (both encodings kept equal)."""
+    data = json.loads(Path(src).read_text())
+    raw = bytearray(bytes.fromhex(data["hex_proof"].removeprefix("0x")))
+    raw[index % len(raw)] ^= 0x01
+    data["hex_proof"] = "0x" + raw.hex()
+    data["proof"] = list(raw)
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def change_instance(src: Path, dst: Path, index: int = -1, delta: int = 1) -> Path:
+    """A copy of the proof with one public value (a field element) changed by ``delta``."""
+    data = json.loads(Path(src).read_text())
+    flat = [(i, j) for i, col in enumerate(data["instances"]) for j in range(len(col))]
+    i, j = flat[index]
+    v = int.from_bytes(bytes.fromhex(data["instances"][i][j]), "little")
+    v = (v + delta) % FIELD_MODULUS
+    data["instances"][i][j] = v.to_bytes(32, "little").hex()
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``zkgrad ARGS`` in-process through the real entry point: (exit code, stdout, stderr)."""
+    from zkgrad.cli.main import run
+
+    code = 0
+    try:
+        run([str(a) for a in args])
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

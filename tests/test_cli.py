@@ -1,0 +1,159 @@
+"""The CLI as a contract: exit codes, one-line errors without tracebacks, --json on stdout,
+and nothing half-written when a command fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from .helpers import change_instance, run_cli
+
+COMMANDS = [[], ["export"], ["compile"], ["prove"], ["prove", "circuit"], ["verify"], ["deploy"],
+            ["chain"], ["chain", "up"], ["chain", "down"], ["chain", "status"]]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "zkgrad")
+def test_every_command_has_help(cmd: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli([*cmd, "--help"], capsys)
+    assert code == 0
+    assert "Usage" in out
+
+
+def _one_line_error(code: int, err: str, needle: str) -> None:
+    assert code == 1, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert needle in err, err
+
+
+def _no_leftovers(parent: Path, name: str) -> None:
+    assert not (parent / name).exists()
+    assert not [p for p in parent.iterdir() if p.name.startswith(f".{name}.")], list(parent.iterdir())
+
+
+def test_compile_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in.json").write_text('{"input_data": [[1, 2]]}')
+    code, _, err = run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "in.json",
+                            "--out", tmp_path / "c"], capsys)
+    _one_line_error(code, err, "ONNX model not found")
+    _no_leftovers(tmp_path, "c")
+
+
+def test_compile_malformed_onnx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage that is not protobuf\xff\xff")
+    (tmp_path / "in.json").write_text('{"input_data": [[1, 2]]}')
+    code, _, err = run_cli(["compile", tmp_path / "bad.onnx", "--sample", tmp_path / "in.json",
+                            "--out", tmp_path / "c"], capsys)
+    _one_line_error(code, err, "not a valid ONNX model")
+    _no_leftovers(tmp_path, "c")
+
+
+def test_compile_unsupported_operator_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("IsNaN", ["x"], ["n"]), helper.make_node("Cast", ["n"], ["y"], to=1)],
+                              "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "m.onnx")
+    (tmp_path / "in.json").write_text('{"input_data": [[1, 2, 3, 4]]}')
+    code, _, err = run_cli(["compile", tmp_path / "m.onnx", "--sample", tmp_path / "in.json",
+                            "--out", tmp_path / "c"], capsys)
+    _one_line_error(code, err, "IsNaN")
+    _no_leftovers(tmp_path, "c")
+
+
+def test_compile_wrong_sample_shape_writes_nothing(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, _ = tiny_circuit
+    (tmp_path / "in.json").write_text('{"input_data": [[1, 2, 3, 4, 5]]}')
+    code, _, err = run_cli(["compile", d / "net.onnx", "--sample", tmp_path / "in.json", "--out", tmp_path / "c"], capsys)
+    _one_line_error(code, err, "has 5 values but the model expects 4")
+    _no_leftovers(tmp_path, "c")
+
+
+def test_compile_corrupt_srs_refused(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, _ = tiny_circuit
+    (tmp_path / "bad.srs").write_bytes(b"\x0f\x00\x00\x00" + b"\x01" * 1000)
+    code, _, err = run_cli(["compile", d / "net.onnx", "--sample", d / "input.json", "--out", tmp_path / "c",
+                            "--srs", tmp_path / "bad.srs"], capsys)
+    assert code == 1 and "Traceback" not in err and "SRS" in err
+    _no_leftovers(tmp_path, "c")
+
+
+def test_prove_wrong_shape_and_missing_input(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    (tmp_path / "in.json").write_text('{"input_data": [[1, 2, 3]]}')
+    code, _, err = run_cli(["prove", circuit.path, "--input", tmp_path / "in.json", "--out", tmp_path / "p.json"], capsys)
+    _one_line_error(code, err, "has 3 values but the model expects 4")
+    _no_leftovers(tmp_path, "p.json")
+    code, _, err = run_cli(["prove", circuit.path, "--input", tmp_path / "missing.json", "--out", tmp_path / "p.json"], capsys)
+    _one_line_error(code, err, "not found")
+
+
+def test_prove_not_a_circuit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["prove", tmp_path, "--input", tmp_path / "x.json"], capsys)
+    _one_line_error(code, err, "zkgrad compile")
+
+
+def test_compile_json_reuses(tiny_circuit, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    code, out, _ = run_cli(["compile", d / "net.onnx", "--sample", d / "input.json", "--out", circuit.path, "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)  # exactly one JSON object
+    assert data["reused"] is True and data["key"] == circuit.key and data["srs"]["kind"] == "dev"
+
+
+def test_prove_and_verify_json(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    code, out, _ = run_cli(["prove", circuit.path, "--input", d / "input.json", "--out", tmp_path / "p.json", "--json"], capsys)
+    assert code == 0
+    proved = json.loads(out)
+    assert len(proved["outputs"][0]) == 3 and proved["timings"]["prove"] > 0
+    code, out, _ = run_cli(["verify", tmp_path / "p.json", "--circuit", circuit.path, "--json"], capsys)
+    assert code == 0 and json.loads(out)["accepted"] is True
+    change_instance(tmp_path / "p.json", tmp_path / "bad.json")
+    code, out, _ = run_cli(["verify", tmp_path / "bad.json", "--circuit", circuit.path, "--json"], capsys)
+    assert code == 1 and json.loads(out)["accepted"] is False
+
+
+def test_unreachable_rpc(tiny_circuit, capsys) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = tiny_circuit
+    code, _, err = run_cli(["deploy", circuit.path, "--rpc", "http://127.0.0.1:9"], capsys)
+    _one_line_error(code, err, "cannot reach an EVM node at http://127.0.0.1:9")
+
+
+def test_debug_shows_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zkgrad.errors import MissingFileError
+
+    with pytest.raises(MissingFileError):
+        run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "x.json", "--debug"], capsys)
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["compile"], capsys)
+    assert code == 2
+
+
+@pytest.mark.chain
+def test_chain_up_deploy_verify_onchain_down(tiny_circuit, tiny_proof, capsys) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = tiny_circuit
+    code, out, _ = run_cli(["chain", "up", "--json"], capsys)
+    assert code == 0
+    rpc = json.loads(out)["rpc_url"]
+    try:
+        code, out, _ = run_cli(["chain", "status", "--json"], capsys)
+        assert code == 0 and json.loads(out)["rpc_url"] == rpc
+        code, out, err = run_cli(["deploy", circuit.path, "--json"], capsys)
+        assert code == 0, err
+        dep = json.loads(out)
+        assert dep["dev_srs"] is True and "development SRS" in err
+        code, out, _ = run_cli(["verify", tiny_proof.path, "--circuit", circuit.path, "--onchain", "--json"], capsys)
+        result = json.loads(out)
+        assert code == 0 and result["accepted"] and result["where"] == "on-chain" and result["gas"] > 0
+    finally:
+        code, _, _ = run_cli(["chain", "down"], capsys)
+    code, _, _ = run_cli(["chain", "status"], capsys)
+    assert code == 1

@@ -1,0 +1,108 @@
+"""The spine, end to end with real components: PyTorch → ONNX → circuit → proof → verified
+off-chain and by a solc-compiled verifier on a real anvil; tampered proofs refused on both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from zkgrad.chain.client import connect
+from zkgrad.chain.verifier import deploy_verifier, verify_onchain
+from zkgrad.circuits.compile import compile_model
+from zkgrad.circuits.export import export_module
+from zkgrad.prover.proof import Proof
+from zkgrad.verifier.calldata import VERIFY_SELECTOR, VERIFY_SIGNATURE
+from zkgrad.verifier.offchain import verify
+
+from .helpers import change_instance, flip_proof_byte
+
+pytestmark = [pytest.mark.proof]
+
+
+@pytest.fixture
+def model_and_input(tiny_model):  # type: ignore[no-untyped-def]
+    return tiny_model
+
+
+@pytest.fixture
+def compiled(tiny_circuit):  # type: ignore[no-untyped-def]
+    return tiny_circuit
+
+
+@pytest.fixture
+def proved(tiny_proof):  # type: ignore[no-untyped-def]
+    return tiny_proof
+
+
+def test_verify_selector_is_pinned() -> None:
+    from eth_utils import keccak
+
+    assert keccak(text=VERIFY_SIGNATURE)[:4] == VERIFY_SELECTOR
+
+
+def test_outputs_match_torch(proved, model_and_input) -> None:  # type: ignore[no-untyped-def]
+    net, x = model_and_input
+    expected = net(x).detach().flatten().tolist()
+    assert len(proved.outputs) == 1
+    assert proved.outputs[0] == pytest.approx(expected, abs=0.02)
+    assert set(proved.timings) == {"witness", "prove"}
+
+
+def test_proof_accepted_offchain(compiled, proved) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = compiled
+    verdict = verify(proved.path, circuit)
+    assert verdict and verdict.reason == ""
+
+
+def test_dev_srs_is_labelled(compiled) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = compiled
+    assert circuit.dev_srs
+    assert "NOT secure" in circuit.manifest["srs"]["warning"]
+
+
+def test_compiling_again_reuses_without_setup(compiled, model_and_input) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = compiled
+    _, x = model_and_input
+    pk_mtime = circuit.pk.stat().st_mtime_ns
+    again, reused = compile_model(d / "net.onnx", d / "input.json", out=d / "circuit")
+    assert reused and again.key == circuit.key
+    assert circuit.pk.stat().st_mtime_ns == pk_mtime  # no setup ran
+
+
+def test_changed_model_is_recompiled(compiled, tmp_path: Path, model_and_input) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = compiled
+    net, x = model_and_input
+    other = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    export_module(other, x, tmp_path / "other.onnx")
+    from zkgrad.circuits.artifacts import circuit_key, sha256_file
+    from zkgrad.circuits.config import CircuitConfig
+
+    key = circuit_key(onnx_sha=sha256_file(tmp_path / "other.onnx"), sample_sha="x", config=CircuitConfig(),
+                      srs_id="dev", ezkl_version="23.0.5")
+    assert key != circuit.key
+
+
+@pytest.mark.parametrize("tamper", ["flip_byte", "change_output"])
+def test_tampered_proof_refused_offchain(compiled, proved, tmp_path: Path, tamper: str) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = compiled
+    bad = (flip_proof_byte if tamper == "flip_byte" else change_instance)(proved.path, tmp_path / "bad.json")
+    assert not verify(bad, circuit)
+
+
+@pytest.mark.chain
+def test_onchain_accepts_and_refuses_tampered(compiled, proved, anvil, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = compiled
+    w3 = connect(anvil.rpc_url)
+    dep = deploy_verifier(w3, circuit)
+    assert circuit.deployed_address(anvil.chain_id) == dep.address
+    verdict, gas = verify_onchain(w3, dep.address, proved.proof)
+    assert verdict and gas > 0
+    for i, tamper in enumerate((flip_proof_byte, change_instance)):
+        bad = Proof.load(tamper(proved.path, tmp_path / f"bad{i}.json"))
+        refused, _ = verify_onchain(w3, dep.address, bad)
+        assert not refused, tamper.__name__
+    again = deploy_verifier(w3, circuit)
+    assert again.reused and again.address == dep.address

@@ -1,0 +1,168 @@
+"""Finding solc and anvil, and compiling Solidity with the real solc."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from zkgrad import toolchain
+from zkgrad.errors import ToolchainError
+from zkgrad.toolchain import (
+    EIP170_LIMIT,
+    ContractSizeWarning,
+    SolidityCompileError,
+    find_anvil,
+    find_solc,
+)
+
+TINY = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+contract Tiny {
+    error NotOwner(address caller);
+    uint256 public value;
+    function set(uint256 v) external { value = v; }
+}
+"""
+
+
+def _fake(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\necho fake\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Empty tools folder and PATH, no explicit settings."""
+    tools, bin_dir = tmp_path / "tools", tmp_path / "bin"
+    tools.mkdir()
+    bin_dir.mkdir()
+    monkeypatch.setenv("ZKGRAD_TOOLS", str(tools))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("ZKGRAD_SOLC", raising=False)
+    monkeypatch.delenv("ZKGRAD_ANVIL", raising=False)
+    return {"tools": tools, "bin": bin_dir, "tmp": tmp_path}
+
+
+# --- lookup order -----------------------------------------------------------------------
+def test_solc_lookup_order(isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    path_solcjs = _fake(isolated["bin"] / "solcjs")
+    assert find_solc() == toolchain.Solc(path_solcjs, "js")
+    path_solc = _fake(isolated["bin"] / "solc")
+    assert find_solc() == toolchain.Solc(path_solc, "native")  # native beats solcjs on PATH
+    local = _fake(isolated["tools"] / "node_modules" / ".bin" / "solcjs")
+    assert find_solc() == toolchain.Solc(local, "js")  # tools folder beats PATH
+    explicit = _fake(isolated["tmp"] / "my" / "solc")
+    monkeypatch.setenv("ZKGRAD_SOLC", str(explicit))
+    assert find_solc() == toolchain.Solc(explicit, "native")  # the setting beats everything
+
+
+def test_anvil_lookup_order(isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = _fake(isolated["bin"] / "anvil")
+    assert find_anvil() == on_path
+    package_bin = _fake(isolated["tools"] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    assert find_anvil() == package_bin
+    dot_bin = _fake(isolated["tools"] / "node_modules" / ".bin" / "anvil")
+    assert find_anvil() == dot_bin
+    explicit = _fake(isolated["tmp"] / "my" / "anvil")
+    monkeypatch.setenv("ZKGRAD_ANVIL", str(explicit))
+    assert find_anvil() == explicit
+
+
+def test_tools_dir_defaults_to_repo_dot_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZKGRAD_TOOLS", raising=False)
+    assert toolchain.tools_dir() == Path(toolchain.__file__).resolve().parent.parent / ".tools"
+
+
+@pytest.mark.parametrize("find, var", [(find_solc, "ZKGRAD_SOLC"), (find_anvil, "ZKGRAD_ANVIL")])
+def test_explicit_setting_to_a_missing_file_is_refused(
+    isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch, find, var: str  # type: ignore[no-untyped-def]
+) -> None:
+    _fake(isolated["bin"] / "solc")
+    _fake(isolated["bin"] / "anvil")  # present on PATH, yet the wrong setting is not ignored
+    monkeypatch.setenv(var, str(isolated["tmp"] / "nope"))
+    with pytest.raises(ToolchainError, match=var):
+        find()
+
+
+@pytest.mark.parametrize("find", [find_solc, find_anvil])
+def test_missing_tool_names_the_install_command(isolated: dict[str, Path], find) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ToolchainError) as info:
+        find()
+    assert info.value.hint is not None
+    assert "scripts/bootstrap" in info.value.hint
+    npm = "npm install --prefix .tools solc@0.8.28 @foundry-rs/anvil-linux-amd64@1.7.1"
+    assert npm in info.value.hint
+
+
+def test_bootstrap_pins_agree_with_the_module() -> None:
+    root = Path(toolchain.__file__).resolve().parent.parent
+    script = (root / "scripts" / "bootstrap").read_text()
+    pins = dict(re.findall(r'^(\w+_VERSION)="([^"]+)"$', script, re.M))
+    assert pins["SOLC_VERSION"] == toolchain.SOLC_VERSION
+    assert pins["ANVIL_VERSION"] == toolchain.ANVIL_VERSION
+    assert toolchain.NPM_PACKAGES == (
+        f"solc@{pins['SOLC_VERSION']}",
+        f"@foundry-rs/anvil-linux-amd64@{pins['ANVIL_VERSION']}",
+    )
+
+
+# --- the real compiler ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def solc() -> toolchain.Solc:
+    return find_solc()
+
+
+def test_real_solc_is_the_pinned_version(solc: toolchain.Solc) -> None:
+    assert solc.version.startswith(toolchain.SOLC_VERSION + "+")
+
+
+def test_compile_tiny_contract(solc: toolchain.Solc) -> None:
+    out = solc.compile({"Tiny.sol": TINY})
+    tiny = out["Tiny"]
+    names = {(e["type"], e.get("name")) for e in tiny.abi}
+    assert {("function", "set"), ("function", "value"), ("error", "NotOwner")} <= names
+    assert tiny.bytecode[:2] == bytes.fromhex("6080")  # solc's creation code preamble
+    assert 0 < tiny.runtime_size < len(tiny.bytecode)
+
+
+def test_compile_files_resolves_imports(solc: toolchain.Solc, tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "Base.sol").write_text(
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        "contract Base { function one() external pure returns (uint256) { return 1; } }\n"
+    )
+    main = tmp_path / "Main.sol"
+    main.write_text(
+        '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\nimport "lib/Base.sol";\n'
+        "contract Main is Base {}\n"
+    )
+    out = solc.compile([main])
+    assert any(e.get("name") == "one" for e in out["Main"].abi)
+    assert "Base" in out
+
+
+def test_compile_error_carries_the_first_message(solc: toolchain.Solc) -> None:
+    bad = "pragma solidity ^0.8.24;\ncontract Bad { function f() external { undefinedThing(); } }\n"
+    with pytest.raises(SolidityCompileError, match="Undeclared identifier") as info:
+        solc.compile({"Bad.sol": bad})
+    assert isinstance(info.value, ToolchainError)
+    assert info.value.data["errors"]
+
+
+def big_contract(size: int) -> str:
+    """A contract whose runtime code holds a string literal of ``size`` bytes."""
+    return (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        "contract Big { function blob() external pure returns (string memory) "
+        f'{{ return "{"a" * size}"; }} }}\n'
+    )
+
+
+def test_oversized_runtime_warns_but_compiles(solc: toolchain.Solc) -> None:
+    with pytest.warns(ContractSizeWarning, match="EIP-170"):
+        out = solc.compile({"Big.sol": big_contract(EIP170_LIMIT + 1000)})
+    assert out["Big"].runtime_size > EIP170_LIMIT

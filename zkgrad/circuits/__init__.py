@@ -1,0 +1,1 @@
+"""Circuits: ONNX export, ezkl compilation, SRS handling and circuit artifacts."""

@@ -1,0 +1,178 @@
+"""The model spec: everything that fixes a training-step circuit, loadable from one JSON file.
+
+Two specs that compare equal give the same ONNX graph and so the same circuit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .. import fsio
+from ..errors import InputError
+
+LOSSES = ("mse", "cross_entropy")
+OPTIMIZERS = ("sgd",)
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    factory: str
+    """Importable ``"module:function"`` returning a fresh ``nn.Module``, e.g. ``"zkgrad.models:digits_mlp"``."""
+
+    loss: Literal["mse", "cross_entropy"]
+    """``mse``: mean over every element of ``(out - y)**2``; ``cross_entropy``: ``-(y * log_softmax(out)).sum(1).mean()``
+    with one-hot (or soft) float targets ``y``."""
+
+    optimizer: Literal["sgd"] = "sgd"
+    """Only SGD: ``buf = momentum*buf + g + weight_decay*p`` (buf only when momentum > 0), ``p -= lr*buf``."""
+
+    lr: float
+    """Learning rate."""
+
+    momentum: float = 0.0
+    """SGD momentum (torch semantics, no dampening, no Nesterov). When > 0 the momentum buffers are
+    extra state tensors: the step graph takes and returns them after the parameters."""
+
+    weight_decay: float = 0.0
+    """L2 weight decay, folded into the gradient: ``g + weight_decay * p``."""
+
+    batch_size: int
+    """Samples per step; the circuit is built for exactly this many."""
+
+    input_shape: tuple[int, ...]
+    """Shape of one input sample, e.g. ``(64,)`` or ``(1, 8, 8)``."""
+
+    target_shape: tuple[int, ...]
+    """Shape of one target; for ``cross_entropy`` ``(num_classes,)`` (one-hot floats)."""
+
+    scale: int = 12
+    """Fixed-point bits: a value is an integer divided by ``2**scale`` everywhere in the circuit."""
+
+    seed: int = 0
+    """Seed for the genesis weights (``torch.manual_seed`` before calling the factory)."""
+
+    factory_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the factory (JSON values only)."""
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; keep the dataclass hashable-in-spirit and comparable.
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        object.__setattr__(self, "target_shape", tuple(int(d) for d in self.target_shape))
+        self.validate()
+
+    # --- validation ------------------------------------------------------------------------
+    def validate(self) -> None:
+        if not isinstance(self.factory, str) or ":" not in self.factory:
+            raise InputError(
+                f"model factory '{self.factory}' is not of the form 'module:function'",
+                hint="e.g. zkgrad.models:digits_mlp",
+            )
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss '{self.loss}'", hint=f"use one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer '{self.optimizer}'", hint="only sgd is supported")
+        for name in ("lr", "momentum", "weight_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.lr == 0:
+            raise InputError("lr must be > 0")
+        if self.momentum >= 1:
+            raise InputError(f"momentum must be < 1, got {self.momentum}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        for name in ("input_shape", "target_shape"):
+            shape = getattr(self, name)
+            if not shape or any(d < 1 for d in shape):
+                raise InputError(f"{name} must be a non-empty tuple of positive sizes, got {shape}")
+        if self.loss == "cross_entropy" and len(self.target_shape) != 1:
+            raise InputError(
+                f"cross_entropy needs target_shape (num_classes,), got {self.target_shape}",
+                hint="targets are one-hot float vectors",
+            )
+        if not isinstance(self.scale, int) or not 1 <= self.scale <= 24:
+            raise InputError(f"scale must be an integer in 1..24 bits, got {self.scale!r}")
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Classes for ``cross_entropy`` (the target width); for ``mse`` the flattened target size."""
+        return math.prod(self.target_shape)
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.batch_size, *self.input_shape)
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        return (self.batch_size, *self.target_shape)
+
+    @property
+    def has_momentum(self) -> bool:
+        return self.momentum > 0
+
+    def build_module(self, *, seed: int | None = None) -> nn.Module:
+        """A fresh module from the factory, its initial weights drawn under ``seed`` (default: the spec's)."""
+        module_name, _, func_name = self.factory.partition(":")
+        try:
+            mod = importlib.import_module(module_name)
+        except ImportError as e:
+            raise InputError(
+                f"cannot import model module '{module_name}': {e}",
+                hint="check the factory path and that the module is on PYTHONPATH",
+                factory=self.factory,
+            ) from e
+        fn = getattr(mod, func_name, None)
+        if not callable(fn):
+            raise InputError(
+                f"'{func_name}' is not a callable in module '{module_name}'",
+                hint="the factory must be 'module:function'",
+                factory=self.factory,
+            )
+        torch.manual_seed(self.seed if seed is None else seed)
+        module = fn(**self.factory_kwargs)
+        if not isinstance(module, nn.Module):
+            raise InputError(
+                f"factory {self.factory} returned {type(module).__name__}, not an nn.Module",
+                factory=self.factory,
+            )
+        return module.eval()
+
+    # --- files -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        d["target_shape"] = list(self.target_shape)
+        return {"version": SPEC_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        if not isinstance(data, dict):
+            raise InputError("a model spec must be a JSON object")
+        data = dict(data)
+        version = data.pop("version", SPEC_VERSION)
+        if version != SPEC_VERSION:
+            raise InputError(f"model spec version {version} is not supported (expected {SPEC_VERSION})")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown model spec field(s): {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as e:  # a missing required field
+            raise InputError(f"invalid model spec: {e}", hint=f"fields: {', '.join(sorted(known))}") from e
+
+    def save(self, path: Path | str) -> Path:
+        return fsio.write_json(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path | str) -> ModelSpec:
+        return cls.from_dict(fsio.read_json(Path(path), "model spec"))

@@ -1,0 +1,286 @@
+"""A whole training step (forward, loss, autograd backward, SGD update) as one ONNX graph.
+
+Graph inputs, in order (``zkgrad.layout.StepLayout``)::
+
+    p0_<name> .. p{P-1}_<name>   the model's parameters, in ``named_parameters()`` order
+    [m0_<name> .. m{P-1}_<name>] SGD momentum buffers, only when spec.momentum > 0
+    x, y                         the batch: (B, *input_shape), (B, *target_shape), float
+
+Outputs: the updated tensors in the same order (``new_p0_<name>`` .., ``new_m0_<name>`` ..),
+then ``loss`` of shape [1]. With momentum the buffers are simply more committed state: the
+layout's ``n_params`` is the number of state tensors (2P), and the first P of them are the weights.
+
+Gradients are never hand-written: ``torch.func.grad_and_value`` of a ``functional_call`` loss,
+traced by ``make_fx`` with the core ATen decompositions, then exported by the dynamo exporter.
+Two traps avoided (shared NOTES): parameters are separate inputs (a flat vector turns into
+ScatterND) and the ONNX file holds its weights inline (tract cannot read external data).
+Non-parameter buffers of the module (e.g. BatchNorm statistics) become constants.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from .. import fsio
+from ..errors import CircuitError, InputError
+from ..layout import AnswerLayout, StepLayout
+from .onnx_ops import check_onnx_ops
+from .spec import ModelSpec
+
+Tensors = Sequence[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepGraph:
+    """What an exported graph takes and returns; ``kind`` is ``step`` or ``inference``."""
+
+    kind: Literal["step", "inference"]
+    onnx_path: Path
+    param_names: tuple[str, ...]
+    """The model's parameter names, ``named_parameters()`` order."""
+    param_shapes: tuple[tuple[int, ...], ...]
+    state_names: tuple[str, ...]
+    """Every state tensor in graph order: the parameters, then momentum buffers (``momentum.<name>``)."""
+    state_shapes: tuple[tuple[int, ...], ...]
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_names)
+
+    @property
+    def n_state(self) -> int:
+        return len(self.state_names)
+
+    @property
+    def layout(self) -> StepLayout | AnswerLayout:
+        if self.kind == "step":
+            return StepLayout(self.n_state)
+        n_out = int(np.prod(self.output_shapes[0]))
+        return AnswerLayout(self.n_params, n_out)
+
+
+def _safe(name: str) -> str:
+    return name.replace(".", "_")
+
+
+def param_input_names(names: Sequence[str], prefix: str = "p") -> list[str]:
+    return [f"{prefix}{i}_{_safe(n)}" for i, n in enumerate(names)]
+
+
+# --- the math ------------------------------------------------------------------------------
+def loss_value(spec: ModelSpec, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The spec's loss as a scalar. Cross-entropy is written out (max-shifted log-softmax, the
+    shift detached: the gradient does not depend on it) so the graph keeps to ops ezkl has."""
+    if spec.loss == "mse":
+        return ((out - y) ** 2).mean()
+    z = out - out.amax(dim=1, keepdim=True).detach()
+    logp = z - torch.log(torch.exp(z).sum(dim=1, keepdim=True))
+    return -(y * logp).sum(dim=1).mean()
+
+
+def make_step_fn(spec: ModelSpec, module: nn.Module) -> tuple[Callable[..., tuple[torch.Tensor, ...]], list[str]]:
+    """``step(*params, *momentum_bufs, x, y) -> (*new_params, *new_bufs, loss[1])`` and the param names."""
+    names = [n for n, _ in module.named_parameters()]
+    if not names:
+        raise InputError("the model has no parameters to train")
+    n = len(names)
+    lr, mom, wd = float(spec.lr), float(spec.momentum), float(spec.weight_decay)
+
+    def objective(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss_value(spec, functional_call(module, params, (x,)), y)
+
+    grad_fn = grad_and_value(objective)
+
+    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        params = dict(zip(names, args[:n]))
+        bufs = args[n : 2 * n] if mom > 0 else ()
+        x, y = args[-2], args[-1]
+        grads, loss = grad_fn(params, x, y)
+        new_params, new_bufs = [], []
+        for i, name in enumerate(names):
+            p, g = params[name], grads[name]
+            if wd > 0:
+                g = g + wd * p
+            if mom > 0:
+                g = mom * bufs[i] + g
+                new_bufs.append(g)
+            new_params.append(p - lr * g)
+        return (*new_params, *new_bufs, loss.reshape(1))
+
+    return step, names
+
+
+def float_step(
+    spec: ModelSpec, params: Sequence[torch.Tensor | np.ndarray], x: torch.Tensor | np.ndarray,
+    y: torch.Tensor | np.ndarray, module: nn.Module | None = None,
+) -> tuple[list[torch.Tensor], float]:
+    """The same step in float32 torch: ``(new_state, loss)``; ``params`` are the state tensors
+    (parameters, then momentum buffers when the spec has momentum), e.g. dequantized checkpoint values."""
+    module = module if module is not None else spec.build_module()
+    step, names = make_step_fn(spec, module)
+    want = len(names) * (2 if spec.has_momentum else 1)
+    if len(params) != want:
+        raise InputError(f"float_step needs {want} state tensors, got {len(params)}")
+    f32 = [torch.as_tensor(np.asarray(p), dtype=torch.float32) for p in params]
+    with torch.no_grad():
+        out = step(*f32, torch.as_tensor(np.asarray(x), dtype=torch.float32),
+                   torch.as_tensor(np.asarray(y), dtype=torch.float32))
+    return list(out[:-1]), float(out[-1].item())
+
+
+# --- export --------------------------------------------------------------------------------
+def _conv_backward(
+    grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias_sizes: list[int] | None,
+    stride: list[int], padding: list[int], dilation: list[int], transposed: bool,
+    output_padding: list[int], groups: int, output_mask: list[bool],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """``aten.convolution_backward`` in plain convolutions, so the exporter (which has no
+    translation for it) sees Conv/ConvTranspose/ReduceSum. groups=1, not transposed."""
+    if transposed or groups != 1:
+        raise InputError("the gradient of a grouped or transposed convolution cannot be exported",
+                         hint="use groups=1 ordinary convolutions")
+    nd = weight.dim() - 2
+    spatial = list(range(2, 2 + nd))
+    gi = gw = gb = None
+    if output_mask[0]:
+        # a strided conv maps several input sizes to one output size: output_padding picks x's
+        out_size = [(grad_out.shape[d] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (weight.shape[d] - 1) + 1
+                    for i, d in enumerate(spatial)]
+        extra = [x.shape[d] - o for d, o in zip(spatial, out_size)]
+        gi = torch.ops.aten.convolution.default(
+            grad_out, weight, None, stride, padding, dilation, True, extra, 1)
+    if output_mask[1]:
+        # dW[o, i] = sum_n x[n, i] (*) grad_out[n, o], strides and dilations swapped
+        gw = torch.ops.aten.convolution.default(
+            x.transpose(0, 1), grad_out.transpose(0, 1), None, dilation, padding, stride,
+            False, [0] * nd, 1).transpose(0, 1)
+        for d, k in zip(spatial, weight.shape[2:]):
+            gw = gw.narrow(d, 0, k)
+    if output_mask[2]:
+        gb = grad_out.sum(dim=[0, *spatial])
+    return gi, gw, gb
+
+
+def _conv_split_bias(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
+    padding: list[int], dilation: list[int], transposed: bool, output_padding: list[int], groups: int,
+) -> torch.Tensor:
+    """A convolution with a bias as a bias-free convolution plus an add: ezkl can only rescale a
+    constant Conv bias, and here the bias is a graph input (a parameter)."""
+    if bias is None:
+        return NotImplemented  # type: ignore[return-value]  # make_fx then keeps the op
+    out = torch.ops.aten.convolution.default(
+        x, weight, None, stride, padding, dilation, transposed, output_padding, groups)
+    # broadcast in full: tract would fuse an add of a (1, C, 1, 1) tensor back into the Conv's bias
+    return out + bias.reshape(1, -1, *([1] * (out.dim() - 2))).expand(out.shape)
+
+
+def _decompositions() -> dict:
+    table = dict(torch._decomp.core_aten_decompositions())
+    table[torch.ops.aten.convolution.default] = _conv_split_bias
+    table[torch.ops.aten.convolution_backward.default] = _conv_backward
+    return table
+
+
+class _Traced(nn.Module):
+    def __init__(self, gm: nn.Module) -> None:
+        super().__init__()
+        self.gm = gm
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.gm(*args))
+
+
+def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
+            input_names: list[str], output_names: list[str], out_path: Path) -> None:
+    gm = make_fx(fn, decomposition_table=_decompositions())(*args)
+    out_path = Path(out_path)
+    with fsio.temp_path(out_path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet = logging.getLogger("torch.onnx")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with redirect_stdout(io.StringIO()):
+                torch.onnx.export(
+                    _Traced(gm), tuple(args), str(tmp), dynamo=True,
+                    opset_version=18, external_data=False,
+                    input_names=input_names, output_names=output_names,
+                )
+        except Exception as e:  # the exporter raises many types; ours carries the cause
+            raise CircuitError(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                               hint="the model uses an operation the exporter cannot trace") from e
+        finally:
+            quiet.setLevel(level)
+    check_onnx_ops(out_path)
+
+
+def _module_of(spec: ModelSpec, module: nn.Module | None) -> nn.Module:
+    return module if module is not None else spec.build_module()
+
+
+def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Module | None = None) -> StepGraph:
+    """Write the step graph of ``spec`` (``module`` overrides the factory) to ``out_path``."""
+    module = _module_of(spec, module)
+    step, names = make_step_fn(spec, module)
+    params = [p.detach().clone() for _, p in module.named_parameters()]
+    state = params + ([torch.zeros_like(p) for p in params] if spec.has_momentum else [])
+    state_names = names + ([f"momentum.{n}" for n in names] if spec.has_momentum else [])
+    in_names = param_input_names(names) + (param_input_names(names, "m") if spec.has_momentum else [])
+    x = torch.randn(spec.x_shape)
+    y = torch.zeros(spec.y_shape)
+    if spec.loss == "cross_entropy":
+        y[torch.arange(spec.batch_size), torch.randint(0, spec.num_classes, (spec.batch_size,))] = 1.0
+    args = [*state, x, y]
+    with torch.no_grad():
+        outs = step(*args)
+    state_shapes = tuple(tuple(t.shape) for t in state)
+    _export(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
+    return StepGraph(
+        kind="step", onnx_path=Path(out_path), param_names=tuple(names),
+        param_shapes=tuple(tuple(p.shape) for p in params),
+        state_names=tuple(state_names), state_shapes=state_shapes,
+        input_names=tuple(in_names + ["x", "y"]), output_names=tuple([f"new_{n}" for n in in_names] + ["loss"]),
+        input_shapes=(*state_shapes, spec.x_shape, spec.y_shape),
+        output_shapes=tuple(tuple(o.shape) for o in outs),
+    )
+
+
+def export_inference(spec: ModelSpec, out_path: Path | str, *, module: nn.Module | None = None,
+                     batch_size: int | None = None) -> StepGraph:
+    """The model's forward with its parameters as inputs: ``(*params, x) -> logits`` (AnswerLayout)."""
+    module = _module_of(spec, module)
+    names = [n for n, _ in module.named_parameters()]
+    params = [p.detach().clone() for _, p in module.named_parameters()]
+    n = len(names)
+
+    def forward(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (functional_call(module, dict(zip(names, args[:n])), (args[n],)),)
+
+    x = torch.randn((batch_size or spec.batch_size, *spec.input_shape))
+    with torch.no_grad():
+        out = forward(*params, x)[0]
+    in_names = param_input_names(names)
+    _export(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
+    shapes = tuple(tuple(p.shape) for p in params)
+    return StepGraph(
+        kind="inference", onnx_path=Path(out_path), param_names=tuple(names), param_shapes=shapes,
+        state_names=tuple(names), state_shapes=shapes, input_names=tuple(in_names + ["x"]),
+        output_names=("logits",), input_shapes=(*shapes, tuple(x.shape)), output_shapes=(tuple(out.shape),),
+    )

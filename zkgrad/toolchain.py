@@ -1,0 +1,238 @@
+"""Finding and running the external tools: the Solidity compiler and anvil.
+
+Both come from npm, pinned, into the tools folder (``$ZKGRAD_TOOLS`` or ``<repo>/.tools``);
+``scripts/bootstrap`` installs them. Lookup order for each tool: the explicit setting
+(``ZKGRAD_SOLC`` / ``ZKGRAD_ANVIL``), then the tools folder, then PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from zkgrad.errors import ToolchainError
+
+# Pins; scripts/bootstrap repeats them (tests/test_toolchain.py checks that both agree).
+SOLC_VERSION = "0.8.28"
+ANVIL_VERSION = "1.7.1"
+NPM_PACKAGES = (f"solc@{SOLC_VERSION}", f"@foundry-rs/anvil-linux-amd64@{ANVIL_VERSION}")
+INSTALL_HINT = "run scripts/bootstrap, or: npm install --prefix .tools " + " ".join(NPM_PACKAGES)
+
+EIP170_LIMIT = 24576  # bytes of runtime code a contract may have on mainnet
+_COMPILE_TIMEOUT_S = 600
+
+
+class SolidityCompileError(ToolchainError):
+    """solc refused the sources; ``message`` is solc's first error."""
+
+
+class ContractSizeWarning(UserWarning):
+    """A contract's runtime code is larger than EIP-170 allows on public chains."""
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def tools_dir() -> Path:
+    """The folder npm installs the pinned tools into."""
+    env = os.environ.get("ZKGRAD_TOOLS")
+    return Path(env).expanduser() if env else repo_root() / ".tools"
+
+
+def _explicit(var: str) -> Path | None:
+    value = os.environ.get(var)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ToolchainError(
+            f"{var} points to {path}, which is not an executable file",
+            hint=f"fix or unset {var}",
+            path=str(path),
+        )
+    return path
+
+
+def _executable(path: Path) -> Path | None:
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+# --- solc -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompiledContract:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: bytes  # creation code
+    runtime_size: int  # bytes of deployed code; compare with EIP170_LIMIT
+
+
+@dataclass(frozen=True)
+class Solc:
+    """A Solidity compiler, native ``solc`` or solc-js, driven through standard JSON."""
+
+    path: Path
+    kind: Literal["native", "js"] = field(default="native")
+
+    @cached_property
+    def version(self) -> str:
+        out = self._run(["--version"], stdin=None)
+        match = re.search(r"\d+\.\d+\.\d+\S*", out)
+        if not match:
+            raise ToolchainError(f"cannot read the version of {self.path}", hint=INSTALL_HINT)
+        return match.group(0)
+
+    def compile(
+        self,
+        sources: dict[str, str] | list[Path],
+        *,
+        optimize_runs: int = 1,
+        via_ir: bool = False,
+    ) -> dict[str, CompiledContract]:
+        """Compile ``{file name: source}`` or files on disk; returns contracts by name
+        (``"file:Name"`` where two files define the same name)."""
+        args = ["--standard-json"]
+        if isinstance(sources, dict):
+            texts = dict(sources)
+        else:
+            paths = [Path(p).resolve() for p in sources]
+            if not paths:
+                raise ToolchainError("no Solidity sources given")
+            base = Path(os.path.commonpath([p.parent for p in paths]))
+            texts = {}
+            for p in paths:
+                if not p.is_file():
+                    raise ToolchainError(f"Solidity source not found: {p}", path=str(p))
+                texts[p.relative_to(base).as_posix()] = p.read_text()
+            args += ["--base-path", str(base)]  # lets imports resolve next to the files
+        request = {
+            "language": "Solidity",
+            "sources": {name: {"content": text} for name, text in texts.items()},
+            "settings": {
+                "optimizer": {"enabled": True, "runs": optimize_runs},
+                "viaIR": via_ir,
+                "outputSelection": {
+                    "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+                },
+            },
+        }
+        out = _parse_json_output(self._run(args, stdin=json.dumps(request)), self.path)
+        errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
+        if errors:
+            first = errors[0]
+            text = (first.get("formattedMessage") or first.get("message", "")).strip()
+            raise SolidityCompileError(
+                f"solc: {text.splitlines()[0] if text else 'compilation failed'}",
+                hint="fix the Solidity source",
+                errors=[e.get("formattedMessage", e.get("message")) for e in errors],
+            )
+        return _collect(out.get("contracts", {}))
+
+    def _run(self, args: list[str], *, stdin: str | None) -> str:
+        # stdin and stdout are files, not pipes: solc-js reads stdin with a synchronous read
+        # that fails with EAGAIN on a pipe that is not ready, and exits before node has flushed
+        # a stdout pipe (which cut its output at 64 KiB).
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
+            inp.write((stdin or "").encode())
+            inp.seek(0)
+            try:
+                done = subprocess.run(
+                    [str(self.path), *args],
+                    stdin=inp if stdin is not None else subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                    timeout=_COMPILE_TIMEOUT_S,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ToolchainError(f"cannot run {self.path}: {exc}", hint=INSTALL_HINT) from exc
+            out.seek(0)
+            stdout = out.read().decode(errors="replace")
+        if done.returncode != 0:
+            detail = (done.stderr.decode(errors="replace") or stdout).strip().splitlines()
+            raise ToolchainError(
+                f"{self.path.name} exited with {done.returncode}: {detail[-1] if detail else ''}",
+                hint=INSTALL_HINT,
+                path=str(self.path),
+            )
+        return stdout
+
+
+def _parse_json_output(stdout: str, path: Path) -> dict[str, Any]:
+    # solc-js prints a note ("Cannot retry compilation with SMT ...") before the JSON.
+    start = stdout.find("{")
+    try:
+        out, _ = json.JSONDecoder().raw_decode(stdout[start:]) if start >= 0 else (None, 0)
+    except json.JSONDecodeError:
+        out = None
+    if not isinstance(out, dict):
+        raise ToolchainError(f"{path.name} gave no standard-JSON output", hint=INSTALL_HINT)
+    return out
+
+
+def _collect(contracts: dict[str, dict[str, Any]]) -> dict[str, CompiledContract]:
+    found = [(f, n, c) for f, per_file in contracts.items() for n, c in per_file.items()]
+    names = [n for _, n, _ in found]
+    result: dict[str, CompiledContract] = {}
+    for file, name, c in found:
+        evm = c.get("evm", {})
+        runtime = bytes.fromhex(evm.get("deployedBytecode", {}).get("object", ""))
+        contract = CompiledContract(
+            name=name,
+            abi=c.get("abi", []),
+            bytecode=bytes.fromhex(evm.get("bytecode", {}).get("object", "")),
+            runtime_size=len(runtime),
+        )
+        if contract.runtime_size > EIP170_LIMIT:
+            warnings.warn(
+                f"{name}: runtime code is {contract.runtime_size} bytes, over the EIP-170 "
+                f"limit of {EIP170_LIMIT}; public chains will refuse to deploy it",
+                ContractSizeWarning,
+                stacklevel=3,
+            )
+        result[name if names.count(name) == 1 else f"{file}:{name}"] = contract
+    return result
+
+
+def find_solc() -> Solc:
+    """ZKGRAD_SOLC, then the tools folder's solcjs, then ``solc`` and ``solcjs`` on PATH."""
+    explicit = _explicit("ZKGRAD_SOLC")
+    if explicit:
+        is_js = "solcjs" in explicit.name or explicit.suffix == ".js"
+        return Solc(explicit, "js" if is_js else "native")
+    local = _executable(tools_dir() / "node_modules" / ".bin" / "solcjs")
+    if local:
+        return Solc(local, "js")
+    for name, kind in (("solc", "native"), ("solcjs", "js")):
+        found = shutil.which(name)
+        if found:
+            return Solc(Path(found), kind)  # type: ignore[arg-type]
+    raise ToolchainError("no Solidity compiler found (solc or solcjs)", hint=INSTALL_HINT)
+
+
+# --- anvil ------------------------------------------------------------------------------
+def find_anvil() -> Path:
+    """ZKGRAD_ANVIL, then the tools folder, then ``anvil`` on PATH."""
+    explicit = _explicit("ZKGRAD_ANVIL")
+    if explicit:
+        return explicit
+    modules = tools_dir() / "node_modules"
+    for candidate in (
+        modules / ".bin" / "anvil",
+        modules / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil",
+    ):
+        if _executable(candidate):
+            return candidate
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise ToolchainError("anvil not found", hint=INSTALL_HINT)
