@@ -1,0 +1,414 @@
+"""The Python side of ``contracts/ZkgradRegistry.sol``: deploy it, register models, submit
+proven updates and answers, and read a model's lineage back from events and calldata.
+
+Every call and event is standard ABI; nothing here is needed to read the registry from any
+other Ethereum client. Reverts surface as ``TransactionRevertedError`` whose
+``data["error"]`` is the custom error's name (``StaleHead``, ``ReplayedProof``, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import Web3Exception
+from web3.logs import DISCARD
+
+from zkgrad.chain.client import account as default_account
+from zkgrad.chain.client import call, contract_at, deploy, transact
+from zkgrad.chain.contracts import compile_registry
+from zkgrad.errors import ChainError, InputError, RpcUnreachableError
+from zkgrad.layout import StepLayout
+
+HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the contract's HEAD)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: int
+    owner: str
+    step_verifier: str
+    answer_verifier: str
+    n_params: int
+    n_outputs: int
+    genesis: bytes
+    head: bytes
+    version: int  # accepted updates so far; genesis is version 0
+    reward_per_update: int  # wei
+    bounty: int  # wei left to pay rewards from
+    name: str
+    spec_uri: str
+
+
+@dataclass(frozen=True)
+class UpdateReceipt:
+    """An update the registry just accepted."""
+
+    model_id: int
+    version: int
+    before: bytes
+    after: bytes
+    batch: bytes
+    loss_hash: int
+    prover: str
+    reward: int  # wei paid or credited to the prover for it
+    gas_used: int
+    tx_hash: str
+    block: int
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """One accepted update as the chain remembers it (its UpdateAccepted event)."""
+
+    model_id: int
+    version: int
+    prover: str
+    before: bytes
+    after: bytes
+    batch: bytes
+    loss_hash: int
+    block: int
+    tx_hash: str
+    gas_used: int  # of the whole transaction that carried it
+
+
+@dataclass(frozen=True)
+class SubmittedUpdate:
+    """An accepted update's proof and instances, read back from its transaction's calldata."""
+
+    version: int
+    proof: bytes
+    instances: tuple[int, ...]
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    model_id: int
+    answer_id: int
+    version: int
+    input_hash: int
+    outputs: tuple[int, ...]
+    prover: str
+    block: int
+    tx_hash: str
+    gas_used: int
+
+
+def deploy_registry(w3: Web3, account: LocalAccount | None = None) -> str:
+    """Deploy a fresh ``ZkgradRegistry``; returns its address."""
+    return deploy(w3, compile_registry(), account=account).address
+
+
+class Registry:
+    """A deployed ``ZkgradRegistry`` at ``address``."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract = contract_at(w3, self.address, compile_registry().abi)
+        with _reading(w3):
+            code = w3.eth.get_code(self.address)
+        if not code:
+            raise ChainError(
+                f"no contract at {self.address}",
+                hint="deploy one with 'zkgrad registry deploy' or pass the right address",
+                address=self.address,
+            )
+
+    # --- models -----------------------------------------------------------------------
+    def register_model(
+        self,
+        step_verifier: str,
+        answer_verifier: str,
+        n_params: int,
+        n_outputs: int,
+        genesis: bytes,
+        *,
+        reward_per_update: int = 0,
+        name: str = "",
+        spec_uri: str = "",
+        account: LocalAccount | None = None,
+    ) -> int:
+        """Register a model owned by the signer; returns its id."""
+        fn = self.contract.functions.registerModel(
+            Web3.to_checksum_address(step_verifier),
+            Web3.to_checksum_address(answer_verifier),
+            n_params,
+            n_outputs,
+            _bytes32(genesis),
+            reward_per_update,
+            name,
+            spec_uri,
+        )
+        receipt = transact(self.w3, fn, account=account)
+        (event,) = self.contract.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["modelId"])
+
+    def fund(self, model_id: int, amount: int, *, account: LocalAccount | None = None) -> Any:
+        """Add ``amount`` wei to the model's bounty; returns the receipt."""
+        return transact(self.w3, self.contract.functions.fund(model_id), account=account, value=amount)
+
+    def set_reward_per_update(
+        self, model_id: int, reward: int, *, account: LocalAccount | None = None
+    ) -> Any:
+        return transact(
+            self.w3, self.contract.functions.setRewardPerUpdate(model_id, reward), account=account
+        )
+
+    def transfer_ownership(
+        self, model_id: int, new_owner: str, *, account: LocalAccount | None = None
+    ) -> Any:
+        fn = self.contract.functions.transferOwnership(model_id, Web3.to_checksum_address(new_owner))
+        return transact(self.w3, fn, account=account)
+
+    def set_spec_uri(self, model_id: int, spec_uri: str, *, account: LocalAccount | None = None) -> Any:
+        return transact(self.w3, self.contract.functions.setSpecURI(model_id, spec_uri), account=account)
+
+    def withdraw(self, to: str | None = None, *, account: LocalAccount | None = None) -> Any:
+        """Take the rewards credited to the signer (those a push payment could not deliver)."""
+        target = to or (account or default_account(self.w3)).address
+        return transact(
+            self.w3, self.contract.functions.withdraw(Web3.to_checksum_address(target)), account=account
+        )
+
+    # --- submissions ------------------------------------------------------------------
+    def submit_update(
+        self,
+        model_id: int,
+        proof: bytes | str,
+        instances: Sequence[int],
+        *,
+        account: LocalAccount | None = None,
+    ) -> UpdateReceipt:
+        """Submit a training-step proof; the head moves to its "after" commitment."""
+        fn = self.contract.functions.submitUpdate(model_id, _proof(proof), _words(instances))
+        receipt = transact(self.w3, fn, account=account)
+        (event,) = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
+        paid = self.contract.events.RewardPaid().process_receipt(receipt, errors=DISCARD)
+        a = event["args"]
+        return UpdateReceipt(
+            model_id=int(a["modelId"]),
+            version=int(a["version"]),
+            before=bytes(a["before"]),
+            after=bytes(a["after_"]),
+            batch=bytes(a["batchCommitment"]),
+            loss_hash=int(a["lossHash"]),
+            prover=str(a["prover"]),
+            reward=sum(int(p["args"]["amount"]) for p in paid),
+            gas_used=int(receipt["gasUsed"]),
+            tx_hash=_hex(receipt["transactionHash"]),
+            block=int(receipt["blockNumber"]),
+        )
+
+    def submit_answer(
+        self,
+        model_id: int,
+        proof: bytes | str,
+        instances: Sequence[int],
+        *,
+        version: int | None = None,
+        account: LocalAccount | None = None,
+    ) -> AnswerRecord:
+        """Submit an inference proof against ``version`` (None: the current head)."""
+        named = HEAD if version is None else version
+        fn = self.contract.functions.submitAnswer(model_id, named, _proof(proof), _words(instances))
+        receipt = transact(self.w3, fn, account=account)
+        (event,) = self.contract.events.AnswerAccepted().process_receipt(receipt, errors=DISCARD)
+        return _answer(event, receipt)
+
+    # --- reads ------------------------------------------------------------------------
+    def head(self, model_id: int) -> bytes:
+        return bytes(call(self.contract.functions.head(model_id)))
+
+    def version(self, model_id: int) -> int:
+        return int(call(self.contract.functions.version(model_id)))
+
+    def model_count(self) -> int:
+        return int(call(self.contract.functions.modelCount()))
+
+    def credit(self, address: str) -> int:
+        return int(call(self.contract.functions.credit(Web3.to_checksum_address(address))))
+
+    def model(self, model_id: int) -> ModelInfo:
+        m = call(self.contract.functions.model(model_id))
+        return ModelInfo(
+            model_id,
+            str(m[0]),
+            str(m[1]),
+            str(m[2]),
+            int(m[3]),
+            int(m[4]),
+            bytes(m[5]),
+            bytes(m[6]),
+            int(m[7]),
+            int(m[8]),
+            int(m[9]),
+            str(m[10]),
+            str(m[11]),
+        )
+
+    def version_of(self, model_id: int, commitment: bytes) -> int | None:
+        """The version whose weights have ``commitment``, or None if the model never had them."""
+        known, version, _, _ = call(self.contract.functions.getUpdate(model_id, _bytes32(commitment)))
+        return int(version) if known else None
+
+    def history(self, model_id: int, *, from_block: int = 0) -> list[UpdateRecord]:
+        """Every accepted update of the model, oldest first, with each transaction's gas."""
+        records = []
+        for log in self._logs("UpdateAccepted", model_id, from_block):
+            a = log["args"]
+            receipt = self._receipt(log["transactionHash"])
+            records.append(
+                UpdateRecord(
+                    model_id=model_id,
+                    version=int(a["version"]),
+                    prover=str(a["prover"]),
+                    before=bytes(a["before"]),
+                    after=bytes(a["after_"]),
+                    batch=bytes(a["batchCommitment"]),
+                    loss_hash=int(a["lossHash"]),
+                    block=int(log["blockNumber"]),
+                    tx_hash=_hex(log["transactionHash"]),
+                    gas_used=int(receipt["gasUsed"]),
+                )
+            )
+        return sorted(records, key=lambda r: r.version)
+
+    def updates_calldata(self, model_id: int, *, from_block: int = 0) -> list[SubmittedUpdate]:
+        """Each accepted update's proof and instances, decoded from its transaction's input
+        (for ``audit``: re-verify every proof off-chain)."""
+        found = []
+        n_params = self.model(model_id).n_params
+        for record in self.history(model_id, from_block=from_block):
+            with _reading(self.w3):
+                tx = self.w3.eth.get_transaction(record.tx_hash)  # type: ignore[arg-type]
+            proof, instances = self._decode_submit(tx, record, n_params)
+            found.append(SubmittedUpdate(record.version, proof, instances, record.tx_hash))
+        return found
+
+    def answers(self, model_id: int, *, from_block: int = 0) -> list[AnswerRecord]:
+        """Every accepted answer of the model, in id order."""
+        out = []
+        for log in self._logs("AnswerAccepted", model_id, from_block):
+            receipt = self._receipt(log["transactionHash"])
+            out.append(_answer(log, receipt))
+        return sorted(out, key=lambda r: r.answer_id)
+
+    def get_answer(self, model_id: int, answer_id: int) -> tuple[str, int, int, int, tuple[int, ...]]:
+        """(prover, version, block, input hash, outputs) as stored on chain."""
+        a = call(self.contract.functions.getAnswer(model_id, answer_id))
+        return str(a[0]), int(a[1]), int(a[2]), int(a[3]), tuple(int(v) for v in a[4])
+
+    # --- internals --------------------------------------------------------------------
+    def _logs(self, event: str, model_id: int, from_block: int) -> list[Any]:
+        with _reading(self.w3):
+            return list(
+                getattr(self.contract.events, event)().get_logs(
+                    from_block=from_block, argument_filters={"modelId": model_id}
+                )
+            )
+
+    def _receipt(self, tx_hash: Any) -> Any:
+        with _reading(self.w3):
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+
+    def _decode_submit(self, tx: Any, record: UpdateRecord, n_params: int) -> tuple[bytes, tuple[int, ...]]:
+        """The submitUpdate call behind ``record``: the transaction itself, or, when a
+        contract made the call, the matching inner call from the node's call tracer."""
+        calls = [tx["input"]] if _same(tx.get("to"), self.address) else self._inner_calls(record.tx_hash)
+        for data in calls:
+            try:
+                fn, args = self.contract.decode_function_input(data)
+            except (ValueError, Web3Exception):
+                continue
+            if fn.fn_name != "submitUpdate" or int(args["modelId"]) != record.model_id:
+                continue
+            instances = tuple(int(v) for v in args["instances"])
+            step = StepLayout(n_params)
+            if len(instances) == step.length and step.after_commitment(instances) == record.after:
+                return bytes(args["proof"]), instances
+        raise ChainError(
+            f"cannot find the submitUpdate call of version {record.version} in {record.tx_hash}",
+            hint="the node has no call tracer (debug_traceTransaction); use an archive node or anvil",
+            tx_hash=record.tx_hash,
+        )
+
+    def _inner_calls(self, tx_hash: str) -> list[bytes]:
+        try:
+            trace = self.w3.provider.make_request(
+                "debug_traceTransaction",
+                [tx_hash, {"tracer": "callTracer"}],  # type: ignore[arg-type]
+            )
+        except (Web3Exception, requests.RequestException, ValueError):
+            return []
+        out: list[bytes] = []
+        stack = [trace.get("result") or {}]
+        while stack:
+            frame = stack.pop()
+            if frame.get("error"):
+                continue  # reverted, with everything inside it: it was not accepted
+            if _same(frame.get("to"), self.address) and frame.get("input"):
+                out.append(bytes.fromhex(str(frame["input"]).removeprefix("0x")))
+            stack.extend(frame.get("calls") or [])
+        return out
+
+
+def _answer(event: Any, receipt: Any) -> AnswerRecord:
+    a = event["args"]
+    return AnswerRecord(
+        model_id=int(a["modelId"]),
+        answer_id=int(a["answerId"]),
+        version=int(a["version"]),
+        input_hash=int(a["inputHash"]),
+        outputs=tuple(int(v) for v in a["outputs"]),
+        prover=str(a["prover"]),
+        block=int(receipt["blockNumber"]),
+        tx_hash=_hex(receipt["transactionHash"]),
+        gas_used=int(receipt["gasUsed"]),
+    )
+
+
+@contextlib.contextmanager
+def _reading(w3: Web3) -> Iterator[None]:
+    """web3's and requests' errors on plain reads -> zkgrad's."""
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout, ConnectionError) as exc:
+        raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", w3.provider))) from exc
+    except Web3Exception as exc:
+        raise ChainError(f"node refused: {exc}") from None
+
+
+def _same(a: Any, b: str) -> bool:
+    return isinstance(a, str) and a.lower() == b.lower()
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _bytes32(value: bytes | str) -> bytes:
+    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+    if len(raw) != 32:
+        raise InputError(f"a commitment is 32 bytes, got {len(raw)}", hint="pass keccak256 output")
+    return raw
+
+
+def _proof(value: bytes | str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+
+
+def _words(instances: Sequence[int]) -> list[int]:
+    words = [int(v) for v in instances]
+    if any(not 0 <= v < 2**256 for v in words):
+        raise InputError(
+            "public instances must be uint256 words", hint="convert them with zkgrad.layout.felt"
+        )
+    return words

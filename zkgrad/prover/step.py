@@ -1,0 +1,142 @@
+"""Proven training steps: checkpoint + batch → witness (cheap) → proof (costly) → next checkpoint.
+
+A step folder holds everything one proven step produced:
+
+    proof.json        ezkl proof; public values laid out as zkgrad.layout.StepLayout
+    witness.json      the quantized step (kept so the proof can be made later, or elsewhere)
+    step.json         summary: version, commitments, losses, fidelity, timings
+    checkpoint/       the checkpoint after the step (exact integers and their commitment)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import fsio
+from ..circuits import engine
+from ..circuits.checkpoint import Checkpoint
+from ..circuits.model_circuits import ModelCircuits
+from ..circuits.quant import dequantize, quantize
+from ..circuits.training import float_step
+from ..errors import InputError, ProverError
+from ..progress import Reporter, Timings
+from .proof import Proof
+from .prove import witness as compute_witness
+
+STEP_JSON = "step.json"
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """A step whose witness exists and whose proof does not yet."""
+
+    folder: Path
+    before: Checkpoint
+    after: Checkpoint
+    summary: dict[str, Any] = field(repr=False)
+
+    @property
+    def witness_path(self) -> Path:
+        return self.folder / "witness.json"
+
+    @property
+    def proof_path(self) -> Path:
+        return self.folder / "proof.json"
+
+
+@dataclass(frozen=True)
+class StepProof:
+    folder: Path
+    proof: Proof
+    before: Checkpoint
+    after: Checkpoint
+    summary: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def load(cls, folder: Path | str) -> "StepProof":
+        folder = Path(folder)
+        summary = fsio.read_json(folder / STEP_JSON, "step summary")
+        proof = Proof.load(folder / "proof.json")
+        after = Checkpoint.load(folder / "checkpoint")
+        return cls(folder, proof, after, after, summary)  # 'before' is not stored in full: see summary
+
+
+def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
+                 reporter: Reporter | None = None) -> PendingStep:
+    """Run the quantized step: the next checkpoint is known exactly before any proof is made."""
+    spec = circuits.spec
+    if x.shape != spec.x_shape or y.shape != spec.y_shape:
+        raise InputError(f"batch shapes x{list(x.shape)} y{list(y.shape)} do not match the spec's "
+                         f"x{list(spec.x_shape)} y{list(spec.y_shape)}", hint="use the spec's batch size and shapes")
+    timings = Timings(reporter)
+    folder.mkdir(parents=True, exist_ok=True)
+    with timings.stage("witness"):
+        w = compute_witness(circuits.step, before.step_input(x, y), out=folder / "witness.json")
+    loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
+    after = before.child_from_witness(w, loss_scale=loss_scale)
+    fid = fidelity(circuits, before, x, y, after)
+    summary = {
+        "version": after.version,
+        "before": "0x" + before.commitment.hex(),
+        "after": "0x" + after.commitment.hex(),
+        "batch": "0x" + (after.batch_commitment or b"").hex(),
+        "weights_after": "0x" + after.weights_commitment.hex(),
+        "loss": after.loss,
+        **fid,
+        "step_circuit": circuits.step.key,
+        "timings": dict(timings),
+    }
+    after = Checkpoint(version=after.version, scale=after.scale, params=after.params, n_params=after.n_params,
+                       hashes=after.hashes, parent=after.parent, loss=after.loss,
+                       batch_commitment=after.batch_commitment, meta={"float_loss": fid["float_loss"]})
+    return PendingStep(folder, before, after, summary)
+
+
+def fidelity(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray,
+             after: Checkpoint) -> dict[str, float]:
+    """Largest |proven − float32| over the new parameters, and the float32 loss, from the same start."""
+    spec = circuits.spec
+    state = [torch.tensor(v, dtype=torch.float32) for v in before.float_state()]
+    xq = torch.tensor(dequantize(quantize(x, spec.scale), spec.scale), dtype=torch.float32)
+    yq = torch.tensor(dequantize(quantize(y, spec.scale), spec.scale), dtype=torch.float32)
+    new_state, loss = float_step(spec, state, xq, yq)
+    proven = after.float_state()
+    diff = max(float(np.max(np.abs(p - n.detach().numpy()))) for p, n in zip(proven, new_state))
+    return {"float_loss": float(loss), "max_abs_param_diff": diff}
+
+
+def prove_pending(circuits: ModelCircuits, pending: PendingStep, *, reporter: Reporter | None = None) -> StepProof:
+    """Make the proof of a witnessed step and write the step folder (checkpoint last)."""
+    timings = Timings(reporter)
+    with timings.stage("prove"):
+        with fsio.temp_path(pending.proof_path) as tmp:
+            engine.prove(witness=pending.witness_path, compiled=circuits.step.compiled, pk=circuits.step.pk,
+                         proof=tmp, srs=circuits.step.srs)
+    return finish_step(circuits, pending, Proof.load(pending.proof_path), dict(timings))
+
+
+def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, timings: dict[str, float]) -> StepProof:
+    """Check the proof's public values against the witnessed step, then record it."""
+    layout = circuits.step_layout
+    inst = proof.instances
+    if layout.before_commitment(inst) != pending.before.commitment or \
+            layout.after_commitment(inst) != pending.after.commitment:
+        raise ProverError("the proof's commitments differ from the witnessed step",
+                          hint="the witness and proof are from different inputs; prove the step again")
+    summary = {**pending.summary, "timings": {**pending.summary["timings"], **timings}, "proved_at": time.time()}
+    pending.after.save(pending.folder / "checkpoint")
+    fsio.write_json(pending.folder / STEP_JSON, summary)
+    return StepProof(pending.folder, proof, pending.before, pending.after, summary)
+
+
+def prove_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
+               reporter: Reporter | None = None) -> StepProof:
+    """Witness then proof for one step from ``before`` on batch (x, y)."""
+    pending = witness_step(circuits, before, x, y, folder=folder, reporter=reporter)
+    return prove_pending(circuits, pending, reporter=reporter)
