@@ -94,3 +94,20 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
 def batch(ds: Dataset, batch_size: int, step: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     idx = batch_indices(len(ds), batch_size, step, seed)
     return ds.x[idx], ds.targets()[idx]
+
+
+HELD_OUT = 0.2
+
+
+def named(source: str, input_shape: tuple[int, ...], num_classes: int | None) -> Dataset:
+    """A dataset by name: ``digits``, ``digits:train:SEED`` / ``digits:test:SEED`` (the 80/20 split
+    the demo uses), or a file path (.npz / .csv)."""
+    if source == "digits":
+        ds = digits()
+    elif source.startswith("digits:"):
+        _, part, seed = source.split(":")
+        train, test = digits().split(HELD_OUT, seed=int(seed))
+        ds = train if part == "train" else test
+    else:
+        ds = load(Path(source), num_classes)
+    return ds.reshape(input_shape)

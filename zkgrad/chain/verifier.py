@@ -1,8 +1,13 @@
-"""A circuit's verifier contract on a chain: deploy it, and check proofs through it."""
+"""A circuit's verifier contract on a chain: deploy it, and check proofs through it.
+
+A single verifier is one contract; a reusable one is ezkl's shared ``Halo2VerifierReusable`` plus
+a ``VkaVerifier`` adapter per circuit (see zkgrad/verifier/solidity.py). Either way the circuit's
+recorded address answers ``verifyProof(bytes,uint256[]) returns (bool)``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
@@ -13,7 +18,7 @@ from ..prover.proof import Proof
 from ..toolchain import CompiledContract
 from ..verifier.calldata import verify_calldata
 from ..verifier.offchain import Verdict
-from ..verifier.solidity import EIP170_LIMIT
+from ..verifier.solidity import EIP170_LIMIT, VerifierKind
 from .client import LOCAL_CHAIN_ID, deploy
 
 LOCAL_CHAIN_IDS = frozenset({LOCAL_CHAIN_ID, 1337})
@@ -21,37 +26,101 @@ LOCAL_CHAIN_IDS = frozenset({LOCAL_CHAIN_ID, 1337})
 
 @dataclass(frozen=True)
 class VerifierDeployment:
+    """Where a circuit's ``verifyProof(bytes,uint256[])`` lives (for a reusable verifier: the
+    adapter), and what deploying it cost: ``gas_used`` sums the transactions this call sent."""
+
     address: str
     chain_id: int
     tx_hash: str
     gas_used: int
     block: int
     reused: bool = False
+    kind: VerifierKind = "single"
+    parts: dict[str, Any] = field(default_factory=dict)
+    """reusable: {"reusable_verifier": {address, tx_hash, gas_used, block, reused}, "adapter": {...}}."""
 
 
 def compiled_verifier(circuit: Circuit) -> CompiledContract:
+    """The verifier contract of verifier.json (the single verifier, or ezkl's reusable one)."""
+    return _compiled(circuit.verifier())
+
+
+def compiled_adapter(circuit: Circuit) -> CompiledContract:
+    """The ``VkaVerifier`` adapter recorded with a reusable verifier."""
     v = circuit.verifier()
-    return CompiledContract(name=v["contract"], abi=v["abi"], bytecode=bytes.fromhex(v["bytecode"][2:]),
-                            runtime_size=v["runtime_size"])
+    if v.get("kind") != "reusable":
+        raise DeploymentError(f"circuit {circuit.path} has a single verifier, no adapter", hint="deploy it as is")
+    return _compiled(v["adapter"])
 
 
-def deploy_verifier(w3: Web3, circuit: Circuit, *, allow_dev_srs: bool = False, force: bool = False) -> VerifierDeployment:
-    """Deploy the circuit's verifier (or reuse the recorded one if its code is there)."""
+def deploy_verifier(
+    w3: Web3, circuit: Circuit, *, allow_dev_srs: bool = False, force: bool = False,
+    reusable_verifier: str | None = None,
+) -> VerifierDeployment:
+    """Deploy the circuit's verifier (or reuse the recorded one if its code is there).
+
+    A reusable-kind circuit gets ezkl's reusable verifier (``reusable_verifier``, else the one
+    recorded for this circuit, else a new one) and a ``VkaVerifier`` adapter holding its VKA; the
+    adapter's address is the circuit's verifier address."""
     chain_id = int(w3.eth.chain_id)
     if circuit.dev_srs and chain_id not in LOCAL_CHAIN_IDS and not allow_dev_srs:
         raise DeploymentError(f"refusing to deploy a verifier built on a {DEV_SRS_WARNING} to chain {chain_id}",
                               hint="recompile with --srs CEREMONY_FILE, or pass --allow-dev-srs for a test network")
+    v = circuit.verifier()
+    kind: VerifierKind = v.get("kind", "single")
     rec = circuit.deployments().get(str(chain_id))
-    if rec and not force and _has_code(w3, rec["address"]):
-        return VerifierDeployment(rec["address"], chain_id, rec["tx_hash"], rec["gas_used"], rec["block"], reused=True)
-    contract = compiled_verifier(circuit)
+    if rec and not force and rec.get("kind", "single") == kind and _has_code(w3, rec["address"]):
+        return VerifierDeployment(rec["address"], chain_id, rec["tx_hash"], rec["gas_used"], rec["block"],
+                                  reused=True, kind=kind, parts=rec.get("parts", {}))
+    if kind == "reusable":
+        return _deploy_reusable(w3, circuit, v, chain_id, rec, reusable_verifier)
+    contract = _compiled(v)
     if contract.runtime_size > EIP170_LIMIT:
         raise DeploymentError(f"the verifier's code is {contract.runtime_size} bytes, over the {EIP170_LIMIT}-byte "
-                              f"contract size limit (EIP-170)", hint="shrink the circuit (fewer public values, lower logrows)")
+                              f"contract size limit (EIP-170)",
+                              hint="rebuild it as a reusable verifier (build_verifier(reusable=True))")
     d = deploy(w3, contract)
     circuit.record_deployment(chain_id, {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used,
-                                         "block": d.block, "dev_srs": circuit.dev_srs})
+                                         "block": d.block, "dev_srs": circuit.dev_srs, "kind": "single"})
     return VerifierDeployment(d.address, chain_id, d.tx_hash, d.gas_used, d.block)
+
+
+def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: int, rec: dict[str, Any] | None,
+                     shared: str | None) -> VerifierDeployment:
+    verifier = _compiled(v)
+    known = shared or ((rec or {}).get("parts", {}).get("reusable_verifier", {}).get("address"))
+    if shared and not _same_code(w3, shared, verifier):
+        raise DeploymentError(f"{shared} on chain {chain_id} is not this circuit's reusable verifier "
+                              f"({verifier.name} from verifier.json)",
+                              hint="omit reusable_verifier to deploy a new one", address=shared)
+    if known and _same_code(w3, known, verifier):
+        rv = {"address": Web3.to_checksum_address(known), "reused": True, "gas_used": 0}
+    else:
+        d = deploy(w3, verifier)
+        rv = {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used, "block": d.block, "reused": False}
+    words = [bytes.fromhex(w[2:]) for w in v["vka"]]
+    a = deploy(w3, _compiled(v["adapter"]), rv["address"], words)  # registers and stores the VKA
+    parts = {"reusable_verifier": rv,
+             "adapter": {"address": a.address, "tx_hash": a.tx_hash, "gas_used": a.gas_used, "block": a.block},
+             "vka_digest": v["vka_digest"], "vka_words": len(words)}
+    gas = a.gas_used + int(rv["gas_used"])
+    circuit.record_deployment(chain_id, {"address": a.address, "tx_hash": a.tx_hash, "gas_used": gas,
+                                         "block": a.block, "dev_srs": circuit.dev_srs, "kind": "reusable",
+                                         "parts": parts})
+    return VerifierDeployment(a.address, chain_id, a.tx_hash, gas, a.block, kind="reusable", parts=parts)
+
+
+def _compiled(v: dict[str, Any]) -> CompiledContract:
+    return CompiledContract(name=v["contract"], abi=v["abi"], bytecode=bytes.fromhex(v["bytecode"][2:]),
+                            runtime_size=v["runtime_size"])
+
+
+def _same_code(w3: Web3, address: str, contract: CompiledContract) -> bool:
+    """Whether ``address`` holds exactly the code ``contract`` deploys (creation simulated by eth_call)."""
+    if not _has_code(w3, address):
+        return False
+    runtime = bytes(w3.eth.call({"data": contract.bytecode}))  # type: ignore[typeddict-item]
+    return bytes(w3.eth.get_code(Web3.to_checksum_address(address))) == runtime
 
 
 def _has_code(w3: Web3, address: str) -> bool:

@@ -59,3 +59,17 @@ class ProofResult:
     @property
     def path(self) -> Path:
         return self.proof.path
+
+
+def proof_document(proof: bytes, instances: list[int], version: str) -> dict[str, Any]:
+    """An ezkl proof.json rebuilt from what a chain holds (proof bytes and public values)."""
+    return {
+        "protocol": None,
+        "instances": [[v.to_bytes(32, "little").hex() for v in instances]],
+        "proof": list(proof),
+        "hex_proof": "0x" + proof.hex(),
+        "split": None,
+        "pretty_public_inputs": None,
+        "timestamp": None,
+        "version": version,
+    }

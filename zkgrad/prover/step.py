@@ -40,6 +40,8 @@ class PendingStep:
     before: Checkpoint
     after: Checkpoint
     summary: dict[str, Any] = field(repr=False)
+    input_data: dict[str, Any] = field(repr=False, default_factory=dict)
+    """The witness's input (state, x, y), so the proof can be made by another process."""
 
     @property
     def witness_path(self) -> Path:
@@ -76,8 +78,9 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
                          f"x{list(spec.x_shape)} y{list(spec.y_shape)}", hint="use the spec's batch size and shapes")
     timings = Timings(reporter)
     folder.mkdir(parents=True, exist_ok=True)
+    data = before.step_input(x, y)
     with timings.stage("witness"):
-        w = compute_witness(circuits.step, before.step_input(x, y), out=folder / "witness.json")
+        w = compute_witness(circuits.step, data, out=folder / "witness.json")
     loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
     after = before.child_from_witness(w, loss_scale=loss_scale)
     fid = fidelity(circuits, before, x, y, after)
@@ -95,7 +98,7 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
     after = Checkpoint(version=after.version, scale=after.scale, params=after.params, n_params=after.n_params,
                        hashes=after.hashes, parent=after.parent, loss=after.loss,
                        batch_commitment=after.batch_commitment, meta={"float_loss": fid["float_loss"]})
-    return PendingStep(folder, before, after, summary)
+    return PendingStep(folder, before, after, summary, data)
 
 
 def fidelity(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray,

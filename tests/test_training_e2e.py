@@ -1,0 +1,181 @@
+"""Proven training steps end to end with real components: three chained step proofs, an answer
+bound to the last weights, and a registry on a real anvil that accepts only what was proven."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkgrad.chain.audit import audit
+from zkgrad.chain.client import connect
+from zkgrad.chain.registry import Registry
+from zkgrad.circuits.spec import ModelSpec
+from zkgrad.data import Dataset, batch
+from zkgrad.errors import TransactionRevertedError
+from zkgrad.prover.proof import Proof
+from zkgrad.prover.step import prove_step
+from zkgrad.train.answer import prove_answer
+from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.workspace import Workspace
+from zkgrad.verifier.offchain import verify
+
+from .helpers import change_instance, flip_proof_byte
+
+pytestmark = [pytest.mark.proof]
+
+SPEC = ModelSpec(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2, input_shape=(4,),
+                 target_shape=(3,), scale=12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Dataset:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(16, 4))
+    return Dataset(x, np.tanh(x[:, :3] * 0.5 + 0.1), None)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, dataset: Dataset) -> Workspace:
+    ws = Workspace.create(tmp_path_factory.mktemp("tiny-ws") / "model", SPEC)
+    ws.compile(batch(dataset, SPEC.batch_size, 0, 0))
+    return ws
+
+
+@pytest.fixture(scope="module")
+def three_steps(workspace: Workspace, dataset: Dataset):  # type: ignore[no-untyped-def]
+    circuits = workspace.circuits()
+    ck = workspace.genesis()
+    steps = []
+    for t in range(3):
+        x, y = batch(dataset, SPEC.batch_size, t, 0)
+        sp = prove_step(circuits, ck, x, y, folder=workspace.step_dir(t + 1))
+        steps.append(sp)
+        ck = sp.after
+    return steps
+
+
+def test_three_steps_chain_exactly(workspace: Workspace, three_steps) -> None:  # type: ignore[no-untyped-def]
+    circuits = workspace.circuits()
+    layout = circuits.step_layout
+    prev_after = workspace.genesis().commitment
+    for sp in three_steps:
+        inst = sp.proof.instances
+        assert layout.before_commitment(inst) == prev_after  # bit for bit
+        assert layout.after_commitment(inst) == sp.after.commitment
+        assert verify(sp.proof, circuits.step)
+        prev_after = sp.after.commitment
+    versions = [sp.summary["version"] for sp in three_steps]
+    assert versions == [1, 2, 3]
+
+
+def test_fidelity_is_reported_and_small(three_steps) -> None:  # type: ignore[no-untyped-def]
+    for sp in three_steps:
+        s = sp.summary
+        assert s["max_abs_param_diff"] < 5e-3
+        assert s["loss"] == pytest.approx(s["float_loss"], abs=5e-3)
+
+
+def test_checkpoint_on_disk_matches_proof(workspace: Workspace, three_steps) -> None:  # type: ignore[no-untyped-def]
+    last = three_steps[-1]
+    found = workspace.checkpoint_for(last.after.commitment)
+    assert found is not None and found.version == 3
+    assert all(np.array_equal(a, b) for a, b in zip(found.state(), last.after.state()))
+
+
+def test_answer_commitment_is_last_after(workspace: Workspace, three_steps, dataset: Dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    circuits = workspace.circuits()
+    ans = prove_answer(circuits, three_steps[-1].after, dataset.x[5], out=tmp_path / "answer.json")
+    inst = ans.result.proof.instances
+    assert circuits.answer_layout.weights_commitment(inst) == three_steps[-1].after.commitment
+    assert verify(ans.result.proof, circuits.answer)
+
+
+def _reason(err: TransactionRevertedError) -> str:
+    return str(err.data.get("error", err.reason))
+
+
+@pytest.mark.chain
+def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps, dataset: Dataset, anvil,
+                                               tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w3 = connect(anvil.rpc_url)
+    reg = ensure_registry(w3)
+    rec = register(workspace, reg, reward_wei=10**12, fund_wei=10**15)
+    mid = int(rec["model_id"])
+    assert reg.head(mid) == workspace.genesis().commitment
+    circuits = workspace.circuits()
+
+    # a tampered proof and tampered instances are refused
+    first = three_steps[0]
+    bad = Proof.load(flip_proof_byte(first.proof.path, tmp_path / "flip.json"))
+    with pytest.raises(TransactionRevertedError) as e:
+        reg.submit_update(mid, bad.proof_bytes, bad.instances)
+    assert _reason(e.value) == "InvalidProof"
+    layout = circuits.step_layout
+    bad = Proof.load(change_instance(first.proof.path, tmp_path / "inst.json", index=layout.after.start))
+    with pytest.raises(TransactionRevertedError) as e:
+        reg.submit_update(mid, bad.proof_bytes, bad.instances)
+    assert _reason(e.value) == "InvalidProof"
+
+    # the three steps in order: accepted, head follows
+    receipts = []
+    for sp in three_steps:
+        r = reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances)
+        assert r.after == sp.after.commitment == reg.head(mid)
+        receipts.append(r)
+    assert reg.version(mid) == 3
+    assert all(r.reward == 10**12 for r in receipts)
+
+    # replayed and stale updates are refused, each with its own error
+    with pytest.raises(TransactionRevertedError) as e:
+        reg.submit_update(mid, three_steps[1].proof.proof_bytes, three_steps[1].proof.instances)
+    assert _reason(e.value) == "ReplayedProof"
+    x, y = batch(dataset, SPEC.batch_size, 7, 1)  # another batch, from an old head
+    branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch")
+    with pytest.raises(TransactionRevertedError) as e:
+        reg.submit_update(mid, branch.proof.proof_bytes, branch.proof.instances)
+    assert _reason(e.value) == "StaleHead"
+
+    # answers: from the head accepted; from weights that are not the head refused; a named past version accepted
+    ans = prove_answer(circuits, three_steps[-1].after, dataset.x[0], out=tmp_path / "a.json")
+    a = reg.submit_answer(mid, ans.result.proof.proof_bytes, ans.result.proof.instances)
+    assert a.version == 3
+    old = prove_answer(circuits, three_steps[0].after, dataset.x[0], out=tmp_path / "old.json")
+    with pytest.raises(TransactionRevertedError) as e:
+        reg.submit_answer(mid, old.result.proof.proof_bytes, old.result.proof.instances)
+    assert _reason(e.value) == "WrongWeights"
+    past = reg.submit_answer(mid, old.result.proof.proof_bytes, old.result.proof.instances, version=1)
+    assert past.version == 1
+
+    # the audit re-verifies everything from calldata
+    report = audit(reg, mid, circuits.step)
+    assert report.ok and [s.version for s in report.steps] == [1, 2, 3]
+
+
+@pytest.mark.chain
+def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys) -> None:  # type: ignore[no-untyped-def]
+    from .helpers import run_cli
+
+    w3 = connect(anvil.rpc_url)
+    reg = ensure_registry(w3)
+    rec = register(workspace, reg)
+    mid = rec["model_id"]
+    if Registry(w3, reg.address).version(mid) == 0:
+        for sp in three_steps:
+            code, out, err = run_cli(["submit", "update", sp.folder, "--model-id", mid, "--rpc", anvil.rpc_url,
+                                      "--registry", reg.address, "--json"], capsys)
+            assert code == 0, err
+    code, out, err = run_cli(["history", mid, "--rpc", anvil.rpc_url, "--registry", reg.address, "--json"], capsys)
+    assert code == 0, err
+    hist = json.loads(out)
+    assert [u["version"] for u in hist["updates"]] == [1, 2, 3]
+    assert hist["updates"][-1]["after"] == "0x" + three_steps[-1].after.commitment.hex()
+    code, out, err = run_cli(["audit", mid, "--rpc", anvil.rpc_url, "--registry", reg.address, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["ok"] is True
+    # a stale update through the CLI: one line naming the custom error, exit 1
+    code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
+                              "--registry", reg.address], capsys)
+    assert code == 1 and "Traceback" not in err and "ReplayedProof" in err

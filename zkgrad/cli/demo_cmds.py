@@ -1,0 +1,136 @@
+"""The main job: zkgrad demo, zkgrad train, zkgrad report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import Json, Rpc, resolve_rpc
+from .output import Output
+
+Pool = Annotated[str, typer.Option("--pool", help="Provers: serial | local:N | ray:local:N | ray://HOST:PORT")]
+Device = Annotated[str, typer.Option("--device", help="Prover device: auto | cpu | gpu")]
+
+
+def _prover(pool: str, device: str, o: Output):  # type: ignore[no-untyped-def]
+    from ..train.provers import make_prover
+
+    prover, notice = make_prover(pool, device)
+    if notice:
+        o.note(notice)
+    return prover
+
+
+def _on_accepted(o: Output):  # type: ignore[no-untyped-def]
+    def show(a) -> None:  # type: ignore[no-untyped-def]
+        loss = f"loss {a.loss:.4f}" if a.loss is not None else ""
+        o.note(f"[green]✓[/] step {a.version} accepted on chain: {loss} (float {a.float_loss:.4f}), "
+               f"prove {a.prove_s:.1f} s, {a.gas_used} gas" + (" (landed before a restart)" if a.resumed else ""))
+    return show
+
+
+def demo(
+    steps: Annotated[int, typer.Option(help="Proven training steps (about 2 min each here)")] = 4,
+    hidden: Annotated[int, typer.Option(help="Hidden units of the digits MLP")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Samples per step")] = 8,
+    lr: Annotated[float, typer.Option(help="Learning rate")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed for weights, batches and the held-out split")] = 0,
+    workdir: Annotated[Optional[Path], typer.Option(help="Workspace parent; default ~/.zkgrad/demo")] = None,
+    rpc: Annotated[Optional[str], typer.Option(help="Use this EVM node instead of a private local anvil")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Also write the report (PNG + HTML) into this folder")] = None,
+    pool: Pool = "serial",
+    device: Device = "auto",
+    json_: Json = False,
+) -> None:
+    """Train a digits classifier where every step is proven and accepted on a local chain, then answer a
+    held-out digit with a proof the registry accepts."""
+    from ..train.demo import DemoConfig, run_demo
+
+    o = Output(json_)
+    cfg = DemoConfig(steps=steps, hidden=hidden, batch_size=batch_size, lr=lr, seed=seed, workdir=workdir, rpc=rpc)
+    res = run_demo(cfg, reporter=o.reporter(), prover=_prover(pool, device, o), on_accepted=_on_accepted(o),
+                   note=o.note)
+    if report:
+        from ..train.reporting import write_run_report
+        from ..train.workspace import Workspace
+
+        png, html = write_run_report(Workspace(Path(res.workspace)), report, meta={"model id": res.model_id,
+                                     "registry": res.registry, "rpc": res.rpc}, lineage=res.lineage)
+        o.note(f"report: {html}")
+    a = res.answer
+    lines = [
+        "",
+        f"[bold]steps accepted on chain:[/] {res.steps_accepted}",
+        f"[bold]held-out accuracy:[/] proven model {res.accuracy_proven:.1%}, float32 shadow run {res.accuracy_float:.1%}",
+        f"[bold]mean prove time:[/] {res.mean_prove_s:.1f} s per step; [bold]gas per update:[/] {res.mean_update_gas:,.0f}",
+        f"[bold]largest |proven − float32| parameter difference in a step:[/] {res.max_abs_param_diff:.2e}",
+        f"[bold]answer:[/] held-out digit #{a['index']} (label {a['label']}) answered {a['prediction']} "
+        f"with a proof accepted against version {a['version']} ({a['gas_used']:,} gas)",
+        "[bold]lineage:[/]",
+        *[f"  v{r['version']}: weights {r['after'][:18]}… batch {r['batch'][:18]}… block {r['block']}" for r in res.lineage],
+    ]
+    if res.dev_srs:
+        lines.append("[yellow]development SRS: proofs here are NOT secure, for testing only[/]")
+    o.result(res.to_dict(), "\n".join(lines))
+
+
+def train(
+    workspace: Annotated[Path, typer.Argument(help="Model workspace (zkgrad model init / compile / register)")],
+    steps: Annotated[int, typer.Option(help="Train until the model's version on chain is this")] = 1,
+    data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default digits")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the batch order")] = 0,
+    depth: Annotated[int, typer.Option(help="Steps witnessed ahead of proving (pipelining)")] = 2,
+    model_id: Annotated[Optional[int], typer.Option(help="Model id; default: the one 'zkgrad register' recorded")] = None,
+    registry: Annotated[Optional[str], typer.Option(help="Registry address; default: the recorded one")] = None,
+    rpc: Rpc = None,
+    pool: Pool = "serial",
+    device: Device = "auto",
+    json_: Json = False,
+) -> None:
+    """Prove and submit training steps for a registered model; rerun to resume from the chain head."""
+    from ..chain.client import connect
+    from ..chain.registry import Registry
+    from ..errors import DeploymentError
+    from ..train.loop import train as run_train
+    from ..train.onchain import registry_address
+    from ..train.workspace import Workspace
+    from .data_opts import data_source, load_data
+
+    o = Output(json_)
+    ws = Workspace.open(workspace)
+    ws.record_run(data_source(data), seed)
+    w3 = connect(resolve_rpc(rpc))
+    rec = ws.deployment(int(w3.eth.chain_id)) or {}
+    mid = model_id if model_id is not None else rec.get("model_id")
+    if mid is None:
+        raise DeploymentError(f"{ws.root} is not registered on chain {w3.eth.chain_id}",
+                              hint=f"register it with 'zkgrad register {ws.root}' or pass --model-id")
+    reg = Registry(w3, registry or rec.get("registry") or registry_address(w3, None))
+    ds = load_data(data, ws.spec)
+    acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=_prover(pool, device, o),
+                    reporter=o.reporter(), on_accepted=_on_accepted(o))
+    o.result({"model_id": mid, "version": reg.version(int(mid)), "accepted": [a.__dict__ for a in acc]},
+             f"model {mid} at version {reg.version(int(mid))} ({len(acc)} steps accepted in this run)")
+
+
+def report(
+    workspace: Annotated[Path, typer.Argument(help="Model workspace")],
+    out: Annotated[Path, typer.Option(help="Folder for report.png and report.html")] = Path("report"),
+    rpc: Rpc = None,
+    json_: Json = False,
+) -> None:
+    """Write a PNG and an HTML page: proven vs float loss per step, prove time per step, gas per update."""
+    from ..train.reporting import write_run_report
+    from ..train.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    png, html = write_run_report(ws, out, rpc=resolve_rpc(rpc) if rpc else None)
+    Output(json_).result({"png": str(png), "html": str(html)}, f"wrote {png} and {html}")
+
+
+def register(app: typer.Typer, prove_app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("train")(train)
+    app.command("report")(report)

@@ -1,0 +1,149 @@
+"""Model specs, their circuits and proven steps: zkgrad model init|compile, prove step|answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import Json
+from .output import Output
+
+model_app = typer.Typer(help="Model specs: create one with its genesis checkpoint, compile its circuits.",
+                        no_args_is_help=True)
+
+
+def _shape(text: str, what: str) -> tuple[int, ...]:
+    from ..errors import InputError
+
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise InputError(f"{what} '{text}' is not a list of integers", hint="e.g. 64 or 1,8,8") from None
+
+
+@model_app.command("init")
+def init(
+    out: Annotated[Path, typer.Argument(help="Workspace folder to create")],
+    factory: Annotated[str, typer.Option(help="module:factory returning an nn.Module")] = "zkgrad.models:digits_mlp",
+    kwargs: Annotated[str, typer.Option(help="Factory keyword arguments as JSON")] = "{}",
+    loss: Annotated[str, typer.Option(help="mse | cross_entropy")] = "cross_entropy",
+    lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.5,
+    momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.0,
+    weight_decay: Annotated[float, typer.Option(help="L2 weight decay")] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Samples per step")] = 8,
+    input_shape: Annotated[str, typer.Option(help="Shape of one sample")] = "64",
+    target_shape: Annotated[str, typer.Option(help="Shape of one target (classes for cross_entropy)")] = "10",
+    scale: Annotated[int, typer.Option(help="Fixed-point bits")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed of the genesis weights")] = 0,
+    json_: Json = False,
+) -> None:
+    """Create a model spec and its genesis checkpoint."""
+    from ..circuits.spec import ModelSpec
+    from ..errors import InputError
+    from ..train.workspace import Workspace
+
+    try:
+        fk = json.loads(kwargs)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--kwargs is not JSON: {e}", hint='e.g. --kwargs \'{"hidden": 16}\'') from None
+    spec = ModelSpec(factory=factory, factory_kwargs=fk, loss=loss, lr=lr, momentum=momentum,  # type: ignore[arg-type]
+                     weight_decay=weight_decay, batch_size=batch_size, input_shape=_shape(input_shape, "--input-shape"),
+                     target_shape=_shape(target_shape, "--target-shape"), scale=scale, seed=seed)
+    ws = Workspace.create(out, spec)
+    g = ws.genesis()
+    Output(json_).result({"workspace": str(ws.root), "spec": spec.to_dict(), "genesis": "0x" + g.commitment.hex()},
+                         f"model workspace {ws.root}\n  genesis commitment 0x{g.commitment.hex()}")
+
+
+@model_app.command("compile")
+def compile_(
+    workspace: Annotated[Path, typer.Argument(help="Workspace from 'zkgrad model init'")],
+    data: Annotated[Optional[Path], typer.Option(help="Calibration data (.npz x,y or .csv); default: digits")] = None,
+    srs: Annotated[Optional[Path], typer.Option(help="Ceremony SRS file; default: development SRS (insecure)")] = None,
+    json_: Json = False,
+) -> None:
+    """Compile the model's training-step and inference circuits (reused when unchanged)."""
+    from ..data import batch
+    from ..train.workspace import Workspace
+    from .data_opts import load_data
+
+    o = Output(json_)
+    ws = Workspace.open(workspace)
+    spec = ws.spec
+    ds = load_data(data, spec)
+    circuits, reused = ws.compile(batch(ds, spec.batch_size, 0, spec.seed), srs=srs, reporter=o.reporter())
+    s, a = circuits.step.manifest, circuits.answer.manifest
+    o.result({"reused": reused, "step": {"path": str(circuits.step.path), "logrows": s["logrows"], "key": s["key"]},
+              "answer": {"path": str(circuits.answer.path), "logrows": a["logrows"], "key": a["key"]},
+              "dev_srs": circuits.step.dev_srs},
+             f"step circuit {circuits.step.path} (logrows {s['logrows']})\n"
+             f"answer circuit {circuits.answer.path} (logrows {a['logrows']})"
+             + ("\n  [yellow]development SRS: NOT secure, for testing only[/]" if circuits.step.dev_srs else ""))
+
+
+def prove_step(
+    workspace: Annotated[Path, typer.Option("--model", help="Workspace (spec.json, circuits/)")],
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to start from (folder)")],
+    batch_file: Annotated[Path, typer.Option("--batch", help="Batch .npz with x (B,...) and y (B,...)")],
+    out: Annotated[Path, typer.Option(help="Step folder to write")],
+    json_: Json = False,
+) -> None:
+    """Prove one training step: proof, new checkpoint, commitments, loss and fidelity."""
+    import numpy as np
+
+    from ..circuits.checkpoint import Checkpoint
+    from ..errors import InputError
+    from ..prover.step import prove_step as prove
+    from ..train.workspace import Workspace
+
+    o = Output(json_)
+    ws = Workspace.open(workspace)
+    circuits = ws.circuits()
+    before = Checkpoint.load(checkpoint)
+    from ..data import load as load_file
+
+    ds = load_file(batch_file, ws.spec.num_classes if ws.spec.loss == "cross_entropy" else None)
+    x = ds.x.reshape(circuits.spec.x_shape) if ds.x.size == int(np.prod(circuits.spec.x_shape)) else None
+    if x is None:
+        raise InputError(f"batch {batch_file} has {len(ds)} samples of {ds.x.shape[1:]}, the spec wants "
+                         f"{list(circuits.spec.x_shape)}", hint="give exactly one batch")
+    sp = prove(circuits, before, x, ds.targets().reshape(circuits.spec.y_shape), folder=out, reporter=o.reporter())
+    s = sp.summary
+    o.result({"folder": str(out), **s},
+             f"step {s['version']} proven in {s['timings']['prove']:.1f} s: {out}\n"
+             f"  before {s['before']}\n  after  {s['after']}\n  batch  {s['batch']}\n"
+             f"  loss {s['loss']:.6f} (float32 {s['float_loss']:.6f}), max |proven - float| param "
+             f"{s['max_abs_param_diff']:.2e}")
+
+
+def prove_answer(
+    workspace: Annotated[Path, typer.Option("--model", help="Workspace (spec.json, circuits/)")],
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint whose weights answer")],
+    input: Annotated[Path, typer.Option(help='One sample: {"input_data": [[...]]} or a .npz with x')],
+    out: Annotated[Path, typer.Option(help="Proof file to write")] = Path("answer.json"),
+    json_: Json = False,
+) -> None:
+    """Prove the model's answer for one input, bound to the checkpoint's weights commitment."""
+    import numpy as np
+
+    from .. import fsio
+    from ..circuits.checkpoint import Checkpoint
+    from ..train.answer import prove_answer as prove
+    from ..train.workspace import Workspace
+
+    o = Output(json_)
+    ws = Workspace.open(workspace)
+    x = np.load(input)["x"] if input.suffix == ".npz" else np.asarray(fsio.read_json(input, "input")["input_data"][0])
+    ans = prove(ws.circuits(), Checkpoint.load(checkpoint), x, out=out, reporter=o.reporter())
+    o.result({"proof": str(out), "logits": ans.logits, "prediction": ans.prediction,
+              "weights": "0x" + ans.weights_commitment.hex(), "timings": ans.result.timings},
+             f"answer {ans.prediction} proven: {out}\n  weights 0x{ans.weights_commitment.hex()}")
+
+
+def register(app: typer.Typer, prove_app: typer.Typer) -> None:
+    app.add_typer(model_app, name="model")
+    prove_app.command("step")(prove_step)
+    prove_app.command("answer")(prove_answer)

@@ -1,0 +1,148 @@
+"""On-chain acceptance: registry deploy, register, submit update|answer, history, audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import Json, Rpc, resolve_rpc
+from .output import Output
+
+registry_app = typer.Typer(help="The registry contract that accepts proven updates and answers.", no_args_is_help=True)
+submit_app = typer.Typer(help="Submit a proven update or answer to the registry.", no_args_is_help=True)
+Registry_ = Annotated[Optional[str], typer.Option("--registry", help="Registry address; default: the recorded one")]
+ModelId = Annotated[int, typer.Argument(help="Model id in the registry")]
+
+
+def _registry(rpc: str | None, address: str | None):  # type: ignore[no-untyped-def]
+    from ..chain.client import connect
+    from ..chain.registry import Registry
+    from ..train.onchain import registry_address
+
+    w3 = connect(resolve_rpc(rpc))
+    return Registry(w3, registry_address(w3, address))
+
+
+@registry_app.command("deploy")
+def deploy(rpc: Rpc = None, json_: Json = False) -> None:
+    """Deploy a registry and record it as this chain's default."""
+    from ..chain.client import connect
+    from ..chain.registry import deploy_registry
+    from ..train.onchain import remember_registry
+
+    w3 = connect(resolve_rpc(rpc))
+    addr = deploy_registry(w3)
+    remember_registry(int(w3.eth.chain_id), addr)
+    Output(json_).result({"registry": addr, "chain_id": int(w3.eth.chain_id)}, f"registry at {addr}")
+
+
+def register_model(
+    workspace: Annotated[Path, typer.Argument(help="Model workspace with compiled circuits")],
+    reward: Annotated[int, typer.Option(help="Wei paid per accepted update")] = 0,
+    fund: Annotated[int, typer.Option(help="Wei to put in the model's bounty now")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Model name on chain")] = None,
+    allow_dev_srs: Annotated[bool, typer.Option("--allow-dev-srs", help="Allow development-SRS verifiers off a local chain")] = False,
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Deploy the model's verifiers and register it with its genesis commitment."""
+    from ..train.onchain import register as do_register
+    from ..train.workspace import Workspace
+
+    reg = _registry(rpc, registry)
+    rec = do_register(Workspace.open(workspace), reg, reward_wei=reward, fund_wei=fund, name=name,
+                      allow_dev_srs=allow_dev_srs)
+    Output(json_).result(rec, f"model {rec['model_id']} registered at {rec['registry']}")
+
+
+@submit_app.command("update")
+def submit_update(
+    step: Annotated[Path, typer.Argument(help="Step folder from 'zkgrad prove step' (or its proof.json)")],
+    model_id: Annotated[int, typer.Option("--model-id", help="Model id")],
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Submit a proven training step; the registry accepts it only if it starts from the head."""
+    from ..prover.proof import Proof
+
+    p = Proof.load(step / "proof.json" if step.is_dir() else step)
+    r = _registry(rpc, registry).submit_update(model_id, p.proof_bytes, p.instances)
+    Output(json_).result({"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
+                          "batch": "0x" + r.batch.hex(), "gas_used": r.gas_used, "tx_hash": r.tx_hash,
+                          "reward": r.reward},
+                         f"update accepted: model {model_id} is now at version {r.version} ({r.gas_used} gas)")
+
+
+@submit_app.command("answer")
+def submit_answer(
+    proof: Annotated[Path, typer.Argument(help="Answer proof from 'zkgrad prove answer'")],
+    model_id: Annotated[int, typer.Option("--model-id", help="Model id")],
+    version: Annotated[Optional[int], typer.Option(help="A past version the answer's weights are; default: the head")] = None,
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Submit a proven answer; accepted only against the head (or the named version)."""
+    from ..prover.proof import Proof
+
+    p = Proof.load(proof)
+    a = _registry(rpc, registry).submit_answer(model_id, p.proof_bytes, p.instances, version=version)
+    Output(json_).result({"answer_id": a.answer_id, "version": a.version, "input_hash": hex(a.input_hash),
+                          "outputs": [str(v) for v in a.outputs], "gas_used": a.gas_used, "tx_hash": a.tx_hash},
+                         f"answer {a.answer_id} accepted against version {a.version} ({a.gas_used} gas)")
+
+
+def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, json_: Json = False) -> None:
+    """The model's lineage: every accepted update with its batch commitment, prover and gas."""
+    reg = _registry(rpc, registry)
+    info = reg.model(model_id)
+    rows = [{"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
+             "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
+             "tx_hash": r.tx_hash} for r in reg.history(model_id)]
+    lines = [f"model {model_id} '{info.name}': version {info.version}, head 0x{info.head.hex()[:16]}…, "
+             f"genesis 0x{info.genesis.hex()[:16]}…"]
+    lines += [f"  v{r['version']:<4} after {r['after'][:18]}… batch {r['batch'][:18]}… by {r['prover']} "
+              f"block {r['block']} gas {r['gas_used']}" for r in rows]
+    Output(json_).result({"model_id": model_id, "name": info.name, "version": info.version,
+                          "head": "0x" + info.head.hex(), "genesis": "0x" + info.genesis.hex(),
+                          "spec_uri": info.spec_uri, "updates": rows}, "\n".join(lines))
+
+
+def audit(
+    model_id: ModelId,
+    circuit: Annotated[Optional[Path], typer.Option(help="Step circuit folder; default: from the model's spec URI")] = None,
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Re-verify every accepted update from calldata and check the chain of commitments. Exit 1 if not clean."""
+    from ..chain.audit import audit as do_audit
+    from ..circuits.artifacts import Circuit
+
+    reg = _registry(rpc, registry)
+    folder = circuit or Path(reg.model(model_id).spec_uri) / "circuits" / "step"
+    report = do_audit(reg, model_id, Circuit.open(folder))
+    lines = [f"audit of model {model_id}: {'[green]clean[/]' if report.ok else '[red]FAILED[/]'} "
+             f"({len(report.steps)} updates, head {report.head[:18]}…)"]
+    lines += [f"  v{s.version}: proof {'ok' if s.verified else 'REFUSED'}, chain {'ok' if s.chained else 'BROKEN'}"
+              + (f" — {s.reason}" if s.reason else "") for s in report.steps]
+    Output(json_).result(report.to_dict(), "\n".join(lines))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register_cmds(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+    app.command("register")(register_model)
+    app.add_typer(submit_app, name="submit")
+    app.command("history")(history)
+    app.command("audit")(audit)
+
+
+def register(app: typer.Typer, prove_app: typer.Typer) -> None:
+    """The plug-in hook called by zkgrad.cli.main."""
+    register_cmds(app)

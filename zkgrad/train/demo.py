@@ -1,0 +1,131 @@
+"""The main job, end to end on the embedded default: a digits classifier trained by proven steps,
+each accepted on a local chain, then a held-out digit answered with a proof the registry accepts."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import data
+from ..chain.client import connect
+from ..circuits.compile import zkgrad_home
+from ..circuits.spec import ModelSpec
+from ..progress import Reporter
+from .answer import prove_answer
+from .loop import Accepted, Prover, train
+from .onchain import ensure_registry, register
+from .shadow import accuracy, shadow_run
+from .workspace import Workspace
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    steps: int = 4
+    """Proven training steps (about 2 minutes each on a 2-core machine at the defaults)."""
+    hidden: int = 16
+    batch_size: int = 8
+    lr: float = 0.5
+    scale: int = 12
+    seed: int = 0
+    workdir: Path | None = None
+    """Where the workspace lives; default ``$ZKGRAD_HOME/demo``."""
+    rpc: str | None = None
+    """An EVM node; default: a private anvil started for the demo and stopped after it."""
+    fresh: bool = True
+    """Start the run from genesis (on a new local chain there is nothing to resume)."""
+    reward_wei: int = 10**15
+    fund_wei: int = 10**17
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec(factory="zkgrad.models:digits_mlp", factory_kwargs={"hidden": self.hidden},
+                         loss="cross_entropy", lr=self.lr, batch_size=self.batch_size, input_shape=(64,),
+                         target_shape=(10,), scale=self.scale, seed=self.seed)
+
+
+@dataclass
+class DemoResult:
+    workspace: str
+    rpc: str
+    registry: str
+    model_id: int
+    steps_accepted: int
+    accuracy_proven: float
+    accuracy_float: float
+    mean_prove_s: float
+    mean_update_gas: float
+    losses: list[float | None] = field(default_factory=list)
+    float_losses: list[float] = field(default_factory=list)
+    max_abs_param_diff: float = 0.0
+    answer: dict[str, Any] = field(default_factory=dict)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    dev_srs: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def _chain(rpc: str | None) -> Iterator[str]:
+    if rpc:
+        yield rpc
+        return
+    from ..chain.anvil import anvil_node
+
+    with anvil_node() as info:
+        yield info.rpc_url
+
+
+def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prover | None = None,
+             on_accepted: Callable[[Accepted], None] | None = None, note: Callable[[str], None] = lambda s: None) -> DemoResult:
+    spec = cfg.spec()
+    root = Path(cfg.workdir or zkgrad_home() / "demo") / f"digits-mlp{cfg.hidden}-b{cfg.batch_size}-s{cfg.scale}-seed{cfg.seed}"
+    ws = Workspace.create(root, spec)
+    if cfg.fresh and ws.steps_dir.exists():
+        shutil.rmtree(ws.steps_dir)
+    ws.record_run(f"digits:train:{cfg.seed}", cfg.seed)
+    train_ds = data.named(f"digits:train:{cfg.seed}", spec.input_shape, 10)
+    test_ds = data.named(f"digits:test:{cfg.seed}", spec.input_shape, 10)
+    note(f"workspace {root}: {len(train_ds)} training and {len(test_ds)} held-out digits")
+    circuits, reused = ws.compile(data.batch(train_ds, spec.batch_size, 0, cfg.seed), reporter=reporter)
+    note(("reused" if reused else "compiled") + f" circuits: step logrows {circuits.step.logrows}, "
+         f"answer logrows {circuits.answer.logrows} (development SRS: NOT secure, for testing only)")
+    with _chain(cfg.rpc) as rpc:
+        w3 = connect(rpc)
+        registry = ensure_registry(w3)
+        rec = register(ws, registry, reward_wei=cfg.reward_wei, fund_wei=cfg.fund_wei, name="digits-demo")
+        model_id = int(rec["model_id"])
+        note(f"model {model_id} registered at registry {registry.address} on {rpc}")
+        accepted = train(ws, train_ds, registry, model_id, steps=cfg.steps, seed=cfg.seed, prover=prover,
+                         reporter=reporter, on_accepted=on_accepted)
+        head = ws.checkpoint_for(registry.head(model_id))
+        assert head is not None
+        float_losses, float_state = shadow_run(spec, ws.genesis(), train_ds, steps=cfg.steps, seed=cfg.seed)
+        proven_params = head.float_state()[: head.n_params]
+        acc_p = accuracy(spec, proven_params, test_ds)
+        acc_f = accuracy(spec, [s.numpy() for s in float_state[: head.n_params]], test_ds)
+        i = int(np.random.default_rng(cfg.seed).integers(len(test_ds)))
+        ans = prove_answer(circuits, head, test_ds.x[i], out=ws.root / "answer.json", reporter=reporter)
+        rec_a = registry.submit_answer(model_id, ans.result.proof.proof_bytes, ans.result.proof.instances)
+        lineage = [{"version": r.version, "after": "0x" + r.after.hex(), "batch": "0x" + r.batch.hex(),
+                    "prover": r.prover, "block": r.block, "gas_used": r.gas_used, "tx": r.tx_hash}
+                   for r in registry.history(model_id)]
+        gas = [a.gas_used for a in accepted if a.gas_used]
+        proves = [a.prove_s for a in accepted if a.prove_s]
+        return DemoResult(
+            workspace=str(root), rpc=rpc, registry=registry.address, model_id=model_id,
+            steps_accepted=registry.version(model_id), accuracy_proven=acc_p, accuracy_float=acc_f,
+            mean_prove_s=statistics.mean(proves) if proves else 0.0,
+            mean_update_gas=statistics.mean(gas) if gas else 0.0,
+            losses=[a.loss for a in accepted], float_losses=float_losses,
+            max_abs_param_diff=max((a.max_abs_param_diff or 0.0) for a in accepted) if accepted else 0.0,
+            answer={"index": i, "label": int(test_ds.labels[i]), "prediction": ans.prediction,
+                    "answer_id": rec_a.answer_id, "gas_used": rec_a.gas_used,
+                    "prove_s": ans.result.timings.get("prove", 0.0), "version": rec_a.version},
+            lineage=lineage, dev_srs=circuits.step.dev_srs,
+        )

@@ -1,0 +1,158 @@
+"""The proven training loop: witness ahead, prove, submit in order; resumable from the chain head.
+
+The chain is the source of truth. On (re)start the loop reads the model's head, finds the local
+checkpoint with that commitment and continues from there; a step already proven on disk is
+submitted without proving it again; a step whose submission landed before a crash is recognised
+by the head having moved to its "after" commitment. Nothing is submitted twice, and the
+registry would refuse it anyway (ReplayedProof / StaleHead).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ..chain.registry import Registry
+from ..circuits.checkpoint import Checkpoint
+from ..circuits.model_circuits import ModelCircuits
+from ..data import Dataset, batch
+from ..errors import ChainError, TransactionRevertedError
+from ..progress import Reporter
+from ..prover.step import PendingStep, StepProof, StepProof as _SP, prove_pending, witness_step
+from .workspace import Workspace
+
+Prover = Callable[[ModelCircuits, list[PendingStep]], Iterator[StepProof]]
+
+
+def serial_prover(circuits: ModelCircuits, pendings: list[PendingStep], reporter: Reporter | None = None) -> Iterator[StepProof]:
+    for p in pendings:
+        yield prove_pending(circuits, p, reporter=reporter)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    version: int
+    loss: float | None
+    float_loss: float | None
+    max_abs_param_diff: float | None
+    prove_s: float
+    gas_used: int
+    tx_hash: str
+    block: int
+    reward: int
+    resumed: bool = False  # landed before a restart; its receipt data comes from the chain
+
+
+def _existing_proof(ws: Workspace, version: int, before: Checkpoint) -> StepProof | None:
+    d = ws.step_dir(version)
+    try:
+        summary = json.loads((d / "step.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("before") != "0x" + before.commitment.hex() or not (d / "proof.json").is_file():
+        return None
+    sp = StepProof.load(d)
+    return _SP(sp.folder, sp.proof, before, sp.after, summary)
+
+
+def train(
+    ws: Workspace,
+    ds: Dataset,
+    registry: Registry,
+    model_id: int,
+    *,
+    steps: int,
+    seed: int,
+    depth: int = 2,
+    prover: Prover | None = None,
+    reporter: Reporter | None = None,
+    on_accepted: Callable[[Accepted], None] | None = None,
+) -> list[Accepted]:
+    """Advance the model on chain until its version is ``steps``."""
+    circuits = ws.circuits()
+    spec = circuits.spec
+    head = registry.head(model_id)
+    ckpt = ws.checkpoint_for(head)
+    if ckpt is None:
+        raise ChainError(f"the model's head on chain ({head.hex()[:16]}…) is no checkpoint in {ws.root}",
+                         hint="someone else advanced this model; train from a workspace that holds its head")
+    version = registry.version(model_id)
+    accepted: list[Accepted] = []
+    queue: deque[tuple[PendingStep | StepProof, bool]] = deque()
+    next_ckpt, next_v = ckpt, version
+    prove = prover or (lambda c, ps: serial_prover(c, ps, reporter))
+
+    def fill() -> None:
+        nonlocal next_ckpt, next_v
+        while len(queue) < max(1, depth) and next_v < steps:
+            done = _existing_proof(ws, next_v + 1, next_ckpt)
+            if done is not None:
+                queue.append((done, True))
+                next_ckpt = done.after
+            else:
+                x, y = batch(ds, spec.batch_size, next_v, seed)
+                p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1), reporter=reporter)
+                queue.append((p, False))
+                next_ckpt = p.after
+            next_v += 1
+
+    fill()
+    while queue:
+        # prove everything queued that still needs it (a pool proves them concurrently)
+        todo = [p for p, done in queue if not done]
+        proofs = iter(prove(circuits, todo)) if todo else iter(())  # type: ignore[arg-type]
+        items = list(queue)
+        queue.clear()
+        for item, done in items:
+            sp = item if done else next(proofs)
+            assert isinstance(sp, StepProof)
+            accepted.append(_submit(registry, model_id, sp, circuits))
+            if on_accepted:
+                on_accepted(accepted[-1])
+        fill()
+    return accepted
+
+
+def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCircuits) -> Accepted:
+    s = sp.summary
+    prove_s = float(s.get("timings", {}).get("prove", 0.0))
+    common = dict(version=s["version"], loss=s.get("loss"), float_loss=s.get("float_loss"),
+                  max_abs_param_diff=s.get("max_abs_param_diff"), prove_s=prove_s)
+    head = registry.head(model_id)
+    if head == sp.after.commitment:  # landed before a restart
+        rec = next((r for r in registry.history(model_id) if r.after == sp.after.commitment), None)
+        return Accepted(**common, gas_used=rec.gas_used if rec else 0, tx_hash=rec.tx_hash if rec else "",
+                        block=rec.block if rec else 0, reward=0, resumed=True)
+    if head != sp.before.commitment:
+        raise ChainError(f"the model's head moved to {head.hex()[:16]}…, not the start of step {s['version']}",
+                         hint="another prover advanced the model; restart to continue from the new head")
+    try:
+        r = registry.submit_update(model_id, sp.proof.proof_bytes, sp.proof.instances)
+    except TransactionRevertedError:
+        if registry.head(model_id) == sp.after.commitment:  # a concurrent duplicate of ours landed
+            return Accepted(**common, gas_used=0, tx_hash="", block=0, reward=0, resumed=True)
+        raise
+    record = {"tx_hash": r.tx_hash, "block": r.block, "gas_used": r.gas_used, "reward": r.reward,
+              "prover": r.prover, "submitted_at": time.time()}
+    from .. import fsio
+
+    fsio.write_json(sp.folder / "submitted.json", record)
+    return Accepted(**common, gas_used=r.gas_used, tx_hash=r.tx_hash, block=r.block, reward=r.reward)
+
+
+def step_records(ws: Workspace, registry: Registry | None = None, model_id: int | None = None) -> list[dict[str, Any]]:
+    """Per proven step: the local summary joined with what the chain recorded (gas, tx, prover)."""
+    chain = {}
+    if registry is not None and model_id is not None:
+        chain = {"0x" + r.after.hex(): r for r in registry.history(model_id)}
+    out = []
+    for s in ws.step_summaries():
+        r = chain.get(s["after"])
+        consulted = registry is not None and model_id is not None
+        out.append({**s, "accepted": (r is not None) if consulted else None,
+                    "gas_used": r.gas_used if r else None, "tx_hash": r.tx_hash if r else None,
+                    "prover": r.prover if r else None, "block": r.block if r else None})
+    return out

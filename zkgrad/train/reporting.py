@@ -1,0 +1,45 @@
+"""Gather a run's records (local step summaries joined with the chain) and write its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..data import named
+from .shadow import shadow_run
+from .workspace import Workspace
+
+
+def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: dict[str, Any] | None = None, lineage: list[dict[str, Any]] | None = None) -> tuple[Path, Path]:
+    from .loop import step_records
+    from .report import write_report
+
+    meta = dict(meta or {})
+    registry = model_id = None
+    if rpc:
+        from ..chain.client import connect
+        from ..chain.registry import Registry
+
+        w3 = connect(rpc)
+        rec = ws.deployment(int(w3.eth.chain_id))
+        if rec:
+            registry, model_id = Registry(w3, rec["registry"]), int(rec["model_id"])
+            meta.update({"model id": model_id, "registry": rec["registry"], "chain id": int(w3.eth.chain_id)})
+    records = step_records(ws, registry, model_id)
+    if lineage is not None and registry is None:  # chain already gone (demo): join with the lineage it read
+        by_after = {r["after"]: r for r in lineage}
+        for r in records:
+            c = by_after.get(r["after"])
+            r.update({"accepted": c is not None, "gas_used": c and c["gas_used"], "tx_hash": c and c["tx"],
+                      "prover": c and c["prover"], "block": c and c["block"]})
+    spec = ws.spec
+    run = ws.run_info()
+    train_ds = named(run["data"], spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
+    shadow, _ = shadow_run(spec, ws.genesis(), train_ds, steps=len(records), seed=int(run["seed"]))
+    meta.update({"data": run["data"], "batch seed": run["seed"]})
+    try:
+        if ws.circuits().step.dev_srs:
+            meta["SRS"] = "development SRS: NOT secure, for testing only"
+    except Exception:  # noqa: BLE001 - circuits not compiled: nothing to say about the SRS
+        pass
+    return write_report(records, shadow, Path(out), title=f"zkgrad run: {ws.root.name}", meta=meta)

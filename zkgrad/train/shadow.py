@@ -1,0 +1,42 @@
+"""The float32 shadow run (same start, same batches, no quantization) and accuracy."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from ..circuits.checkpoint import Checkpoint
+from ..circuits.spec import ModelSpec
+from ..circuits.training import float_step
+from ..data import Dataset, batch
+
+
+def shadow_run(spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int, seed: int) -> tuple[list[float], list[torch.Tensor]]:
+    """Losses of ``steps`` float32 SGD steps from ``start`` on the batches the proven run uses,
+    and the final state."""
+    state = [torch.tensor(v, dtype=torch.float32) for v in start.float_state()]
+    losses = []
+    for t in range(steps):
+        x, y = batch(ds, spec.batch_size, t, seed)
+        state, loss = float_step(spec, state, torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32))
+        state = [s.detach() for s in state]
+        losses.append(float(loss))
+    return losses, state
+
+
+def predict(spec: ModelSpec, params: Sequence[np.ndarray | torch.Tensor], x: np.ndarray) -> np.ndarray:
+    """Class predictions of the model with the given parameters (the first n_params state tensors)."""
+    module = spec.build_module()
+    names = [n for n, _ in module.named_parameters()]
+    tensors = {n: torch.as_tensor(np.asarray(p), dtype=torch.float32) for n, p in zip(names, params)}
+    with torch.no_grad():
+        logits = functional_call(module, tensors, (torch.tensor(x, dtype=torch.float32),))
+    return logits.argmax(dim=1).numpy()
+
+
+def accuracy(spec: ModelSpec, params: Sequence[np.ndarray | torch.Tensor], ds: Dataset) -> float:
+    labels = ds.labels if ds.labels.ndim == 1 else ds.labels.argmax(axis=1)
+    return float(np.mean(predict(spec, params, ds.x) == labels))
