@@ -72,3 +72,32 @@ def tiny_proof(tiny_circuit):  # type: ignore[no-untyped-def]
 
     d, circuit = tiny_circuit
     return prove(circuit, d / "input.json", out=d / "proof.json")
+
+
+# --- a tiny trainable model: workspace with compiled step and answer circuits ---------
+TINY_SPEC = dict(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2, input_shape=(4,),
+                 target_shape=(3,), scale=12, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset():  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from zkgrad.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(16, 4))
+    return Dataset(x, np.tanh(x[:, :3] * 0.5 + 0.1), None)
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_dataset, zkgrad_home):  # type: ignore[no-untyped-def]
+    """A compiled workspace for a 4-8-3 MLP (MSE, batch 2); tests that add steps copy it first."""
+    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.data import batch
+    from zkgrad.train.workspace import Workspace
+
+    spec = ModelSpec(**TINY_SPEC)  # type: ignore[arg-type]
+    ws = Workspace.create(tmp_path_factory.mktemp("tiny-ws") / "model", spec)
+    ws.compile(batch(tiny_dataset, spec.batch_size, 0, 0))
+    return ws

@@ -43,3 +43,25 @@ def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
         code = int(e.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def copy_workspace(ws: Any, dest: Path) -> Any:
+    """A copy of a workspace's spec, genesis and circuits (keys hard-linked), without steps or chain records."""
+    import os
+    import shutil
+
+    from zkgrad.train.workspace import Workspace
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    dest.mkdir(parents=True)
+    shutil.copy2(ws.spec_path, dest / "spec.json")
+    shutil.copytree(ws.genesis_dir, dest / "genesis")
+    shutil.copytree(ws.circuits_dir, dest / "circuits", copy_function=link)
+    for dep in (dest / "circuits").glob("*/deployments.json"):
+        dep.unlink()
+    return Workspace(dest)

@@ -22,26 +22,23 @@ from zkgrad.train.onchain import ensure_registry, register
 from zkgrad.train.workspace import Workspace
 from zkgrad.verifier.offchain import verify
 
-from .helpers import change_instance, flip_proof_byte
+from .helpers import change_instance, copy_workspace, flip_proof_byte
 
 pytestmark = [pytest.mark.proof]
 
-SPEC = ModelSpec(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2, input_shape=(4,),
-                 target_shape=(3,), scale=12, seed=3)
+from .conftest import TINY_SPEC
+
+SPEC = ModelSpec(**TINY_SPEC)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
-def dataset() -> Dataset:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, size=(16, 4))
-    return Dataset(x, np.tanh(x[:, :3] * 0.5 + 0.1), None)
+def dataset(tiny_dataset: Dataset) -> Dataset:
+    return tiny_dataset
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, dataset: Dataset) -> Workspace:
-    ws = Workspace.create(tmp_path_factory.mktemp("tiny-ws") / "model", SPEC)
-    ws.compile(batch(dataset, SPEC.batch_size, 0, 0))
-    return ws
+def workspace(tiny_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return copy_workspace(tiny_workspace, tmp_path_factory.mktemp("e2e-ws") / "model")
 
 
 @pytest.fixture(scope="module")

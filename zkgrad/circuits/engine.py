@@ -202,15 +202,27 @@ def verify(*, proof: Path, settings: Path, vk: Path, srs: Path) -> tuple[bool, s
         return False, (str(e).strip().splitlines() or ["refused"])[0]
 
 
-def create_evm_verifier(*, vk: Path, settings: Path, sol: Path, abi: Path, srs: Path) -> None:
-    """Writes the Solidity verifier. ezkl then tries to fetch solc (offline: fails); we compile it
-    ourselves, so that failure is ignored once the .sol file exists."""
+def create_evm_verifier(*, vk: Path, settings: Path, sol: Path, abi: Path, srs: Path, reusable: bool = False) -> None:
+    """Writes the Solidity verifier (``reusable``: ezkl's circuit-independent one, which takes a VK
+    artifact). ezkl then tries to fetch solc (offline: fails); we compile it ourselves, so that
+    failure is ignored once the .sol file exists."""
     try:
         with _stdout_to_stderr():
-            _await(lambda: ezkl.create_evm_verifier(str(vk), str(settings), str(sol), str(abi), str(srs), False))
+            _await(lambda: ezkl.create_evm_verifier(str(vk), str(settings), str(sol), str(abi), str(srs), reusable))
     except Exception as e:  # noqa: BLE001
         if not sol.is_file() or sol.stat().st_size == 0:
             raise _translate(e, "create_evm_verifier", CircuitError, vk=vk) from e
+
+
+def create_evm_vka(*, vk: Path, settings: Path, vka: Path, srs: Path) -> None:
+    """The verification-key artifact a reusable verifier is called with."""
+    try:
+        with _stdout_to_stderr():
+            ok = _await(lambda: ezkl.create_evm_vka(str(vk), str(settings), str(vka), str(srs)))
+    except Exception as e:  # noqa: BLE001
+        raise _translate(e, "create_evm_vka", CircuitError, vk=vk) from e
+    if ok is False or not vka.is_file():
+        raise CircuitError("ezkl create_evm_vka wrote no VK artifact", hint="re-run with ZKGRAD_DEBUG=1", vk=str(vk))
 
 
 def encode_calldata(*, proof: Path) -> bytes:

@@ -11,8 +11,10 @@ File format (halo2 ``ParamsKZG::write``, which ezkl uses with ``SerdeFormat::Raw
 A G1 point is ``x | y``, a G2 point ``x.c0 | x.c1 | y.c0 | y.c1`` (Fq2 = c0 + c1*u, u^2 = -1).
 Every coordinate is 32 bytes: the Fq element in Montgomery form (``a * 2**256 mod p``) as a
 little-endian integer. The file size is therefore exactly ``4 + 128 * 2**k + 256`` bytes.
-When reading, halo2 only checks that each coordinate is below p, not that the point lies on
-the curve, so a corrupt file reaches the prover unless it is checked here.
+When reading, halo2 (with the halo2curves revision ezkl 23 pins) only checks that each
+coordinate is below p, not that the point lies on the curve, so a corrupt file reaches the
+prover unless it is checked here. A file written from scratch in this encoding (the tests'
+encoder, random tau) was accepted by ezkl 23.0.5 setup, prove and verify.
 
 ezkl accepts an SRS larger than the circuit needs: it truncates ``g`` to ``2**logrows`` points
 and recomputes ``g_lagrange`` from them (``load_params_prover``/``load_params_verifier`` call
@@ -227,7 +229,8 @@ class _Scan:
     def read(self, size: int) -> bytes:
         data = self.f.read(size)
         if len(data) != size:  # the size was checked; a file that shrinks while read lands here
-            raise SrsError(f"SRS file {self.path} ended early", hint="copy the file again", path=str(self.path))
+            raise SrsError(f"SRS file {self.path} ended early", hint="copy the file again",
+                           path=str(self.path))
         self.hash.update(data)
         return data
 
@@ -275,7 +278,8 @@ def _powers_consistent(g: dict[int, tuple[int, int]], pairs: Sequence[int], g2: 
         rhs = bn.add(rhs, bn.multiply(_g1(*g[i]), r))
     if bn.is_inf(lhs) or bn.is_inf(rhs):
         return False
-    product = bn.pairing(g2, lhs, final_exponentiate=False) * bn.pairing(bn.neg(s_g2), rhs, final_exponentiate=False)
+    product = (bn.pairing(g2, lhs, final_exponentiate=False)
+               * bn.pairing(bn.neg(s_g2), rhs, final_exponentiate=False))
     return bn.final_exponentiate(product) == bn.FQ12.one()
 
 
@@ -293,7 +297,8 @@ def check_srs(path: Path | str, min_logrows: int, *, samples: int = 8, seed: int
     k = load_srs_logrows(path)
     if k < min_logrows:
         raise SrsError(f"SRS file {path} has logrows {k} but the circuit needs {min_logrows}",
-                       hint=f"use an SRS with logrows >= {min_logrows}; a larger one is fine (ezkl downsizes it)",
+                       hint=f"use an SRS with logrows >= {min_logrows}; a larger one is fine "
+                            "(ezkl downsizes it)",
                        path=str(path), logrows=k, min_logrows=min_logrows)
     n = 1 << k
     rng: random.Random = random.SystemRandom() if seed is None else random.Random(seed)
@@ -307,7 +312,8 @@ def check_srs(path: Path | str, min_logrows: int, *, samples: int = 8, seed: int
         scan.section("g_lagrange", keep=False)
         g2, s_g2 = _g2_point(scan.read(G2_BYTES)), _g2_point(scan.read(G2_BYTES))
         if f.read(1):
-            raise SrsError(f"SRS file {path} grew while being read", hint="check the file again", path=str(path))
+            raise SrsError(f"SRS file {path} grew while being read", hint="check the file again",
+                           path=str(path))
 
     def refuse(what: str) -> SrsError:
         return SrsError(f"SRS file {path}: {what}", hint=_HINT_BAD_FILE, path=str(path), logrows=k)
@@ -325,5 +331,6 @@ def check_srs(path: Path | str, min_logrows: int, *, samples: int = 8, seed: int
     if not scan.lagrange_sum.equals(1, 2):
         raise refuse("the Lagrange-basis points do not sum to the generator (g_lagrange is corrupt)")
     if not _powers_consistent(scan.g, pairs, g2, s_g2, rng):
-        raise refuse(f"the powers of tau are not consecutive (pairing check over {len(pairs)} sampled pairs failed)")
+        raise refuse(f"the powers of tau are not consecutive "
+                     f"(pairing check over {len(pairs)} sampled pairs failed)")
     return SrsInfo(path=path, logrows=k, sha256=scan.hash.hexdigest(), kind="ceremony")

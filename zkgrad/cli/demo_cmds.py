@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,13 +15,14 @@ Pool = Annotated[str, typer.Option("--pool", help="Provers: serial | local:N | r
 Device = Annotated[str, typer.Option("--device", help="Prover device: auto | cpu | gpu")]
 
 
+@contextmanager
 def _prover(pool: str, device: str, o: Output):  # type: ignore[no-untyped-def]
     from ..train.provers import make_prover
 
-    prover, notice = make_prover(pool, device)
-    if notice:
-        o.note(notice)
-    return prover
+    with make_prover(pool, device) as (prover, notice):
+        if notice:
+            o.note(notice)
+        yield prover
 
 
 def _on_accepted(o: Output):  # type: ignore[no-untyped-def]
@@ -50,8 +52,8 @@ def demo(
 
     o = Output(json_)
     cfg = DemoConfig(steps=steps, hidden=hidden, batch_size=batch_size, lr=lr, seed=seed, workdir=workdir, rpc=rpc)
-    res = run_demo(cfg, reporter=o.reporter(), prover=_prover(pool, device, o), on_accepted=_on_accepted(o),
-                   note=o.note)
+    with _prover(pool, device, o) as prover:
+        res = run_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
     if report:
         from ..train.reporting import write_run_report
         from ..train.workspace import Workspace
@@ -109,8 +111,9 @@ def train(
                               hint=f"register it with 'zkgrad register {ws.root}' or pass --model-id")
     reg = Registry(w3, registry or rec.get("registry") or registry_address(w3, None))
     ds = load_data(data, ws.spec)
-    acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=_prover(pool, device, o),
-                    reporter=o.reporter(), on_accepted=_on_accepted(o))
+    with _prover(pool, device, o) as prover:
+        acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
+                        reporter=o.reporter(), on_accepted=_on_accepted(o))
     o.result({"model_id": mid, "version": reg.version(int(mid)), "accepted": [a.__dict__ for a in acc]},
              f"model {mid} at version {reg.version(int(mid))} ({len(acc)} steps accepted in this run)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterator
 
 from ..circuits.model_circuits import ModelCircuits
@@ -9,25 +10,27 @@ from ..prover.step import PendingStep, StepProof, finish_step
 from .loop import Prover, serial_prover
 
 
-def make_prover(pool: str = "serial", device: str = "auto") -> tuple[Prover, str | None]:
-    """(prover, a one-line notice or None). ``serial`` on the CPU proves in this process."""
+@contextmanager
+def make_prover(pool: str = "serial", device: str = "auto") -> Iterator[tuple[Prover, str | None]]:
+    """(prover, a one-line notice or None), for the length of the block (a pool is closed after it).
+    ``serial`` on the CPU proves in this process; other pools let their workers pick the device."""
     from ..prover.backends import select_backend
 
-    backend, notice = select_backend(device)
-    if pool == "serial" and backend.name == "cpu":
-        return (lambda c, ps: serial_prover(c, ps)), notice
-    from ..prover.pool import open_pool
+    if pool == "serial":
+        backend, notice = select_backend(device)
+        if backend.name == "cpu":
+            yield (lambda c, ps: serial_prover(c, ps)), notice
+            return
+    else:
+        notice = None
+    from ..prover.pool import ProveJob, open_pool
 
-    opened = open_pool(pool)
-    dev = backend.name
+    with open_pool(pool) as opened:
 
-    def prove(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
-        from ..prover.pool import ProveJob
+        def prove(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
+            jobs = [ProveJob.for_circuit(circuits.step, p.input_data, p.proof_path, kind="step", device=device)
+                    for p in pendings]
+            for p, result in zip(pendings, opened.map_ordered(jobs)):
+                yield finish_step(circuits, p, result.write(p.proof_path), dict(result.timings))
 
-        jobs = [ProveJob.for_circuit(circuits.step, p.input_data, p.proof_path, kind="step", device=dev)
-                for p in pendings]
-        for p, result in zip(pendings, opened.map_ordered(jobs)):
-            proof = result.write(p.proof_path)
-            yield finish_step(circuits, p, proof, {**result.timings, "worker": result.worker})  # type: ignore[dict-item]
-
-    return prove, notice
+        yield prove, notice

@@ -88,12 +88,12 @@ def _single(*, vk: Path, settings: Path, srs: Path, sol: Path, solc: Solc) -> Co
 
 def _reusable(*, vk: Path, settings: Path, srs: Path, sol: Path, solc: Solc) -> tuple[CompiledContract, list[bytes]]:
     abi_tmp = sol.with_suffix(".abi.tmp")
-    _create_reusable_verifier(vk=vk, settings=settings, sol=sol, abi=abi_tmp, srs=srs)
+    engine.create_evm_verifier(vk=vk, settings=settings, sol=sol, abi=abi_tmp, srs=srs, reusable=True)
     abi_tmp.unlink(missing_ok=True)
     verifier = _compile(sol, REUSABLE_CONTRACT, solc)
     tmp = sol.with_name(f".vka.{os.getpid()}.bytes")  # the words are kept in verifier.json
     try:
-        _create_vka(vk=vk, settings=settings, vka=tmp, srs=srs)
+        engine.create_evm_vka(vk=vk, settings=settings, vka=tmp, srs=srs)
         words = read_vka(tmp)
     finally:
         tmp.unlink(missing_ok=True)
@@ -122,25 +122,3 @@ def _summary(c: CompiledContract, solc: Solc, kind: VerifierKind, largest: int) 
 
 def _artifact(c: CompiledContract) -> dict[str, Any]:
     return {"abi": c.abi, "bytecode": "0x" + c.bytecode.hex()}
-
-
-# --- ezkl calls: these belong in circuits/engine.py (its create_evm_verifier has no `reusable`) --
-def _create_reusable_verifier(*, vk: Path, settings: Path, sol: Path, abi: Path, srs: Path) -> None:
-    """ezkl renders the .sol, then fails offline fetching solc: ignored once the file exists."""
-    try:
-        with engine._stdout_to_stderr():
-            engine._await(lambda: engine.ezkl.create_evm_verifier(str(vk), str(settings), str(sol), str(abi),
-                                                                  str(srs), True))
-    except Exception as e:  # noqa: BLE001
-        if not sol.is_file() or sol.stat().st_size == 0:
-            raise engine._translate(e, "create_evm_verifier(reusable)", CircuitError, vk=vk) from e
-
-
-def _create_vka(*, vk: Path, settings: Path, vka: Path, srs: Path) -> None:
-    try:
-        with engine._stdout_to_stderr():
-            ok = engine._await(lambda: engine.ezkl.create_evm_vka(str(vk), str(settings), str(vka), str(srs)))
-    except Exception as e:  # noqa: BLE001
-        raise engine._translate(e, "create_evm_vka", CircuitError, vk=vk) from e
-    if ok is False or not vka.is_file():
-        raise CircuitError("ezkl create_evm_vka wrote no VK artifact", hint="re-run with ZKGRAD_DEBUG=1", vk=str(vk))
