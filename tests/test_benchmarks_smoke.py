@@ -58,6 +58,8 @@ def test_parse_args_defaults_and_quick(tmp_path: Path) -> None:
     quick = parse_args(["--quick", "--only", "levers", "--levers", "default,cols=4", "--home", str(tmp_path)])
     assert quick.repeat == 1 and quick.only == ["levers"] and quick.lever_names == ["default", "cols=4"]
     assert quick.results.name == "results-quick.json"
+    assert quick.out == tmp_path / "bench" / "BENCHMARKS-quick.md"  # a smoke run never replaces the real file
+    assert full.out.name == "BENCHMARKS.md" and full.out.parent == Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("argv", [["--only", "nonsense"], ["--repeat", "0"]])
@@ -74,7 +76,7 @@ def test_render_states_command_machine_and_numbers() -> None:
     assert "2 cores (AMD EPYC), 23.4 GiB RAM" in md
     assert "| prove (median of 1) | 130.0 s | 125.0 s | 1.04x |" in md
     assert "700,123" in md and "555,555" in md
-    assert "code-size-limit 200000" in md  # the raised limit is said out loud
+    assert "VkaVerifier" in md  # how an oversized verifier is deployed is said
     assert "no (floor)" in md
 
 
@@ -82,7 +84,11 @@ def test_recommend_needs_binding_chaining_and_fidelity() -> None:
     levers = fake_results()["sections"]["levers"]["data"]["levers"]
     name, row = recommend(levers)  # type: ignore[misc]
     assert name == "cols=4"  # private is faster but binds nothing; scale=8 is off by more than 1e-3
-    levers["cols=4"]["chains_exactly"] = False
+    levers["cols=4"]["prove_peak_rss"] = 10_000_000_000  # faster but far more memory: not better
+    assert recommend(levers)[0] == "default"  # type: ignore[index]
+    levers["cols=4"].update(prove_peak_rss=5_500_000_000, prove_s=125.0)  # within noise of the default
+    assert recommend(levers)[0] == "default"  # type: ignore[index]
+    levers["cols=4"].update(prove_s=100.0, chains_exactly=False)
     assert recommend(levers)[0] == "default"  # type: ignore[index]
 
 

@@ -157,3 +157,13 @@ def test_chain_up_deploy_verify_onchain_down(tiny_circuit, tiny_proof, capsys) -
         code, _, _ = run_cli(["chain", "down"], capsys)
     code, _, _ = run_cli(["chain", "status"], capsys)
     assert code == 1
+
+
+def test_prove_through_a_local_pool_matches_serial(tiny_circuit, tiny_proof, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    code, out, err = run_cli(["prove", circuit.path, "--input", d / "input.json", "--out", tmp_path / "p.json",
+                              "--pool", "local:1", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["instances"] == [hex(i) for i in tiny_proof.proof.instances]
+    code, out, _ = run_cli(["verify", tmp_path / "p.json", "--circuit", circuit.path, "--json"], capsys)
+    assert code == 0 and json.loads(out)["accepted"] is True

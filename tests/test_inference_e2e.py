@@ -3,7 +3,6 @@ off-chain and by a solc-compiled verifier on a real anvil; tampered proofs refus
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

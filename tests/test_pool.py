@@ -16,7 +16,6 @@ import pytest
 from zkgrad.circuits.artifacts import Circuit, sha256_bytes
 from zkgrad.errors import BackendUnavailableError, CircuitError, InputError, ProverError
 from zkgrad.prover.pool import JobFailure, LocalPool, ProveJob, SerialPool, open_pool
-from zkgrad.prover.proof import Proof
 from zkgrad.prover.prove import prove
 from zkgrad.prover.ray_pool import CACHE_TABLE, make_bundle, materialize
 from zkgrad.verifier.offchain import verify

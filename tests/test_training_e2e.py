@@ -176,3 +176,43 @@ def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys)
     code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
                               "--registry", reg.address], capsys)
     assert code == 1 and "Traceback" not in err and "ReplayedProof" in err
+
+
+@pytest.mark.chain
+@pytest.mark.fuzzing
+def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, anvil) -> None:  # type: ignore[no-untyped-def]
+    """Random byte flips of a real step proof and random changes of its public values, submitted to
+    the registry with a real verifier: none is accepted (checked by eth_call, nothing mined)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from zkgrad.layout import FIELD_MODULUS
+
+    w3 = connect(anvil.rpc_url)
+    reg = ensure_registry(w3)
+    rec = register(workspace, reg)
+    circuits = workspace.circuits()
+    # a fresh model on the same real verifiers, so the first step starts from its head
+    mid = reg.register_model(rec["step_verifier"], rec["answer_verifier"], circuits.step_layout.n_params,
+                             circuits.answer_layout.n_outputs, workspace.genesis().commitment, name="fuzz")
+    head = reg.head(mid)
+    sp = three_steps[0]
+    proof, inst = sp.proof.proof_bytes, list(sp.proof.instances)
+    fn = reg.contract.functions.submitUpdate
+    fn(mid, proof, inst).call()  # the unmutated proof would be accepted
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data) -> None:  # type: ignore[no-untyped-def]
+        p, i = bytearray(proof), list(inst)
+        if data.draw(st.booleans(), label="mutate proof"):
+            k = data.draw(st.integers(0, len(p) - 1), label="byte")
+            p[k] ^= data.draw(st.integers(1, 255), label="xor")
+        else:
+            k = data.draw(st.integers(0, len(i) - 1), label="instance")
+            i[k] = (i[k] + data.draw(st.integers(1, FIELD_MODULUS - 1), label="delta")) % FIELD_MODULUS
+        with pytest.raises(Exception):  # any revert: InvalidProof, StaleHead, ...
+            fn(mid, bytes(p), i).call()
+
+    check()
+    assert reg.head(mid) == head

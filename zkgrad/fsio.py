@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def zkgrad_home() -> Path:
+    """``$ZKGRAD_HOME`` or ``~/.zkgrad``: caches (SRS, circuits), the local chain's state, registries."""
+    env = os.environ.get("ZKGRAD_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".zkgrad"
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from zkgrad import fsio
 from zkgrad.errors import ChainError, ToolchainError
+from zkgrad.fsio import zkgrad_home
 from zkgrad.toolchain import find_anvil
 
 LOCAL_CHAIN_ID = 31337
@@ -38,12 +39,6 @@ class ChainInfo:
     chain_id: int
     pid: int
     port: int
-
-
-def zkgrad_home() -> Path:
-    """``$ZKGRAD_HOME`` or ``~/.zkgrad``: where the local chain's state file lives."""
-    env = os.environ.get("ZKGRAD_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".zkgrad"
 
 
 def free_port() -> int:

@@ -8,22 +8,18 @@ appears only when complete; compiling the same inputs again reuses it without re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .. import __version__, fsio
-from ..errors import CircuitError, InputError
+from ..fsio import zkgrad_home
+from ..errors import CircuitError
 from ..progress import Reporter, Timings
 from . import engine
 from .artifacts import DEV_SRS_WARNING, Circuit, circuit_key, sha256_bytes, sha256_file
 from .config import CircuitConfig
 from .onnx_model import load_interface, normalize_sample
-
-
-def zkgrad_home() -> Path:
-    return Path(os.environ.get("ZKGRAD_HOME", Path.home() / ".zkgrad"))
 
 
 def _srs_identity(srs: Path | None) -> str:

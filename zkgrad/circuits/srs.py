@@ -56,6 +56,7 @@ from typing import BinaryIO, Literal
 from py_ecc import optimized_bn128 as bn
 
 from ..errors import SrsError
+from ..fsio import zkgrad_home
 from . import engine
 
 HEADER_BYTES = 4
@@ -116,7 +117,7 @@ def load_srs_logrows(path: Path | str) -> int:
 
 
 def _srs_home() -> Path:
-    return Path(os.environ.get("ZKGRAD_HOME") or Path.home() / ".zkgrad") / "srs"
+    return zkgrad_home() / "srs"
 
 
 def _sha256_file(path: Path) -> str:

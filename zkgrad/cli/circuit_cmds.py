@@ -77,15 +77,19 @@ def prove_circuit(
     circuit_dir: CircuitDir,
     input: Annotated[Path, typer.Option("--input", help="Input, ezkl format")],
     out: Annotated[Path, typer.Option("--out", help="Proof file to write")] = Path("proof.json"),
+    pool: Annotated[str, typer.Option(help="Where to prove: serial | local:N | ray:local:N | ray://HOST:PORT")] = "serial",
+    device: Annotated[str, typer.Option(help="Prover device: auto | cpu | gpu")] = "auto",
     json_: Json = False,
 ) -> None:
     """Witness and proof for an input; prints the model's outputs and stage times."""
     from ..circuits.artifacts import Circuit
-    from ..prover.prove import prove
+    from ..prover.pooled import prove_pooled
 
     o = Output(json_)
     circuit = Circuit.open(circuit_dir)
-    r = prove(circuit, input, out=out, reporter=o.reporter())
+    r, notice = prove_pooled(circuit, input, out=out, pool=pool, device=device, reporter=o.reporter())
+    if notice:
+        o.note(notice)
     outs = "\n".join("  " + ", ".join(f"{v:.6g}" for v in t) for t in r.outputs) or "  (outputs are not public)"
     times = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings.items())
     o.result({"proof": str(out), "outputs": r.outputs, "instances": [hex(i) for i in r.proof.instances],
@@ -119,12 +123,32 @@ def verify(
         verdict, gas = verify_onchain(w3, addr, p)
     else:
         verdict = verify_offchain(p, circuit)
+    states = _statement(circuit, p)
     o.result({"accepted": verdict.accepted, "where": verdict.where, "reason": verdict.reason, "gas": gas,
-              "proof": str(proof)},
-             f"[green]accepted[/] {verdict.where}" + (f" ({gas} gas)" if gas else "") if verdict
-             else f"[red]refused[/] {verdict.where}: {verdict.reason}")
+              "proof": str(proof), "kind": circuit.config.kind, "states": states},
+             (f"[green]accepted[/] {verdict.where}" + (f" ({gas} gas)" if gas else "") if verdict
+              else f"[red]refused[/] {verdict.where}: {verdict.reason}")
+             + "".join(f"\n  {k}: {v}" for k, v in states.items()))
     if not verdict:
         raise typer.Exit(1)
+
+
+def _statement(circuit, proof) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """What a step or answer proof states, decoded with the public-instance layout."""
+    from ..layout import AnswerLayout, StepLayout
+
+    extra, inst = circuit.config.extra, proof.instances
+    try:
+        if circuit.config.kind == "step":
+            lay = StepLayout(int(extra["n_state"]))
+            return {"before": "0x" + lay.before_commitment(inst).hex(), "batch": "0x" + lay.batch_commitment(inst).hex(),
+                    "after": "0x" + lay.after_commitment(inst).hex()}
+        if circuit.config.kind == "answer":
+            alay = AnswerLayout(int(extra["n_params"]), int(extra["n_outputs"]))
+            return {"weights": "0x" + alay.weights_commitment(inst).hex(), "input": hex(inst[alay.input])}
+    except (KeyError, ValueError):
+        return {}
+    return {}
 
 
 def deploy(

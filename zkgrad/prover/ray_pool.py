@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import fsio
 from ..circuits.artifacts import Circuit, sha256_bytes, sha256_file
-from ..circuits.compile import zkgrad_home
+from ..fsio import zkgrad_home
 from ..errors import BackendUnavailableError, CircuitError, InputError, ProverError
 from .pool import JobFailure, JobResult, ProveJob, ProvingPool, run_job_safely, unwrap
 

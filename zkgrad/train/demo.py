@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import data
 from ..chain.client import connect
-from ..circuits.compile import zkgrad_home
+from ..fsio import zkgrad_home
 from ..circuits.spec import ModelSpec
 from ..progress import Reporter
 from .answer import prove_answer

@@ -12,7 +12,7 @@ from web3 import Web3
 from .. import fsio
 from ..chain.registry import Registry, deploy_registry
 from ..chain.verifier import deploy_verifier
-from ..circuits.compile import zkgrad_home
+from ..fsio import zkgrad_home
 from ..errors import DeploymentError
 from .workspace import Workspace
 
