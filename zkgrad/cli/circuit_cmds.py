@@ -98,7 +98,7 @@ def prove_circuit(
 
 
 def verify(
-    proof: Annotated[Path, typer.Argument(help="proof.json from 'zkgrad prove'")],
+    proof: Annotated[Path, typer.Argument(help="proof.json from 'zkgrad prove', or a step folder from 'zkgrad prove step'")],
     circuit_dir: Annotated[Path, typer.Option("--circuit", help="The circuit folder the proof is for")],
     onchain: Annotated[bool, typer.Option("--onchain", help="Check through the deployed verifier contract")] = False,
     rpc: Rpc = None,
@@ -112,6 +112,7 @@ def verify(
 
     o = Output(json_)
     circuit = Circuit.open(circuit_dir)
+    proof = proof / "proof.json" if proof.is_dir() else proof
     p = Proof.load(proof)
     gas = None
     if onchain:
