@@ -227,6 +227,7 @@ def test_ray_worker_killed_mid_job_completes_once(ray_pool, tiny_circuit, four_i
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_ray_pool_reports_a_job_error_without_retrying(ray_pool, tiny_circuit) -> None:  # type: ignore[no-untyped-def]
     _, circuit = tiny_circuit
     bad = ProveJob.for_circuit(circuit, {"input_data": [[1.0, 2.0]]}, "bad.json")  # wrong shape

@@ -69,7 +69,7 @@ def deploy_verifier(
     v = circuit.verifier()
     kind: VerifierKind = v.get("kind", "single")
     rec = circuit.deployments().get(str(chain_id))
-    if rec and not force and rec.get("kind", "single") == kind and _has_code(w3, rec["address"]):
+    if rec and not force and rec.get("kind", "single") == kind and code_matches(w3, rec):
         return VerifierDeployment(rec["address"], chain_id, rec["tx_hash"], rec["gas_used"], rec["block"],
                                   reused=True, kind=kind, parts=rec.get("parts", {}))
     if kind == "reusable":
@@ -81,7 +81,8 @@ def deploy_verifier(
                               hint="rebuild it as a reusable verifier (build_verifier(reusable=True))")
     d = deploy(w3, contract)
     circuit.record_deployment(chain_id, {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used,
-                                         "block": d.block, "dev_srs": circuit.dev_srs, "kind": "single"})
+                                         "block": d.block, "dev_srs": circuit.dev_srs, "kind": "single",
+                                         "code_hash": code_hash(w3, d.address)})
     return VerifierDeployment(d.address, chain_id, d.tx_hash, d.gas_used, d.block)
 
 
@@ -106,7 +107,7 @@ def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: in
     gas = a.gas_used + int(rv["gas_used"])
     circuit.record_deployment(chain_id, {"address": a.address, "tx_hash": a.tx_hash, "gas_used": gas,
                                          "block": a.block, "dev_srs": circuit.dev_srs, "kind": "reusable",
-                                         "parts": parts})
+                                         "parts": parts, "code_hash": code_hash(w3, a.address)})
     return VerifierDeployment(a.address, chain_id, a.tx_hash, gas, a.block, kind="reusable", parts=parts)
 
 
@@ -121,6 +122,35 @@ def _same_code(w3: Web3, address: str, contract: CompiledContract) -> bool:
         return False
     runtime = bytes(w3.eth.call({"data": contract.bytecode}))  # type: ignore[typeddict-item]
     return bytes(w3.eth.get_code(Web3.to_checksum_address(address))) == runtime
+
+
+def code_hash(w3: Web3, address: str) -> str:
+    """keccak256 of the code at ``address`` ("" when there is none)."""
+    from eth_utils import keccak
+
+    try:
+        code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
+    except Exception as e:  # noqa: BLE001 - connection problems surface as ours
+        raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", "?"))) from e
+    return "0x" + keccak(code).hex() if code else ""
+
+
+def code_matches(w3: Web3, record: dict[str, Any]) -> bool:
+    """Whether a recorded deployment is really there: local chains all share chain id 31337 and
+    forget everything on restart, so an address alone may hold another contract, or nothing."""
+    found, expected = code_hash(w3, record["address"]), record.get("code_hash")
+    return bool(found) and (expected is None or found == expected)
+
+
+def recorded_verifier(w3: Web3, circuit: Circuit) -> str:
+    """The circuit's verifier address on this chain, checked to hold the code deployed there."""
+    chain_id = int(w3.eth.chain_id)
+    rec = circuit.deployments().get(str(chain_id))
+    if not rec or not code_matches(w3, rec):
+        raise DeploymentError(f"the verifier of {circuit.path} is not deployed on this chain {chain_id} node"
+                              + (f" (the recorded {rec['address']} holds other code: a restarted local chain?)" if rec else ""),
+                              hint=f"deploy it with 'zkgrad deploy {circuit.path}' or pass --address")
+    return str(rec["address"])
 
 
 def _has_code(w3: Web3, address: str) -> bool:

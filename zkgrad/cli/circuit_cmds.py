@@ -117,10 +117,10 @@ def verify(
     gas = None
     if onchain:
         from ..chain.client import connect
-        from ..chain.verifier import verify_onchain
+        from ..chain.verifier import recorded_verifier, verify_onchain
 
         w3 = connect(resolve_rpc(rpc))
-        addr = address or circuit.deployed_address(int(w3.eth.chain_id))
+        addr = address or recorded_verifier(w3, circuit)
         verdict, gas = verify_onchain(w3, addr, p)
     else:
         verdict = verify_offchain(p, circuit)

@@ -96,7 +96,7 @@ def train(
     from ..chain.registry import Registry
     from ..errors import DeploymentError
     from ..train.loop import train as run_train
-    from ..train.onchain import registry_address
+    from ..train.onchain import registered, registry_address
     from ..train.workspace import Workspace
     from .data_opts import data_source, load_data
 
@@ -110,6 +110,9 @@ def train(
         raise DeploymentError(f"{ws.root} is not registered on chain {w3.eth.chain_id}",
                               hint=f"register it with 'zkgrad register {ws.root}' or pass --model-id")
     reg = Registry(w3, registry or rec.get("registry") or registry_address(w3, None))
+    if model_id is None and not registered(reg, rec, ws.genesis().commitment):
+        raise DeploymentError(f"model {mid} of {ws.root} is not on this chain {w3.eth.chain_id} node "
+                              "(a restarted local chain?)", hint=f"register it again with 'zkgrad register {ws.root}'")
     ds = load_data(data, ws.spec)
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,

@@ -34,7 +34,7 @@ def deploy(rpc: Rpc = None, json_: Json = False) -> None:
 
     w3 = connect(resolve_rpc(rpc))
     addr = deploy_registry(w3)
-    remember_registry(int(w3.eth.chain_id), addr)
+    remember_registry(w3, addr)
     Output(json_).result({"registry": addr, "chain_id": int(w3.eth.chain_id)}, f"registry at {addr}")
 
 

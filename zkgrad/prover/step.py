@@ -23,6 +23,7 @@ from ..circuits import engine
 from ..circuits.checkpoint import Checkpoint
 from ..circuits.model_circuits import ModelCircuits
 from ..circuits.quant import dequantize, quantize
+from ..circuits.spec import ModelSpec
 from ..circuits.training import float_step
 from ..errors import InputError, ProverError
 from ..progress import Reporter, Timings
@@ -83,7 +84,7 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         w = compute_witness(circuits.step, data, out=folder / "witness.json")
     loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
     after = before.child_from_witness(w, loss_scale=loss_scale)
-    fid = fidelity(circuits, before, x, y, after)
+    fid = fidelity(spec, before, x, y, after)
     summary = {
         "version": after.version,
         "before": "0x" + before.commitment.hex(),
@@ -101,10 +102,8 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
     return PendingStep(folder, before, after, summary, data)
 
 
-def fidelity(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray,
-             after: Checkpoint) -> dict[str, float]:
+def fidelity(spec: ModelSpec, before: Checkpoint, x: np.ndarray, y: np.ndarray, after: Checkpoint) -> dict[str, float]:
     """Largest |proven − float32| over the new parameters, and the float32 loss, from the same start."""
-    spec = circuits.spec
     state = [torch.tensor(v, dtype=torch.float32) for v in before.float_state()]
     xq = torch.tensor(dequantize(quantize(x, spec.scale), spec.scale), dtype=torch.float32)
     yq = torch.tensor(dequantize(quantize(y, spec.scale), spec.scale), dtype=torch.float32)

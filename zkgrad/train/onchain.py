@@ -11,7 +11,7 @@ from web3 import Web3
 
 from .. import fsio
 from ..chain.registry import Registry, deploy_registry
-from ..chain.verifier import deploy_verifier
+from ..chain.verifier import code_hash, code_matches, deploy_verifier
 from ..fsio import zkgrad_home
 from ..errors import DeploymentError
 from .workspace import Workspace
@@ -21,22 +21,27 @@ def _registries_file() -> Path:
     return zkgrad_home() / "registries.json"
 
 
-def known_registry(chain_id: int) -> str | None:
+def known_registry(w3: Web3) -> str | None:
+    """The registry recorded for this chain, if the code recorded with it is still there (local
+    chains share chain id 31337 and forget everything when restarted)."""
     f = _registries_file()
-    return json.loads(f.read_text()).get(str(chain_id)) if f.is_file() else None
+    rec = json.loads(f.read_text()).get(str(int(w3.eth.chain_id))) if f.is_file() else None
+    if isinstance(rec, dict) and code_matches(w3, rec):
+        return str(rec["address"])
+    return None
 
 
-def remember_registry(chain_id: int, address: str) -> None:
+def remember_registry(w3: Web3, address: str) -> None:
     f = _registries_file()
     data = json.loads(f.read_text()) if f.is_file() else {}
-    data[str(chain_id)] = address
+    data[str(int(w3.eth.chain_id))] = {"address": address, "code_hash": code_hash(w3, address)}
     fsio.write_json(f, data)
 
 
 def registry_address(w3: Web3, address: str | None) -> str:
     """--registry, else $ZKGRAD_REGISTRY, else the one 'zkgrad registry deploy' recorded for this chain."""
     chain_id = int(w3.eth.chain_id)
-    found = address or os.environ.get("ZKGRAD_REGISTRY") or known_registry(chain_id)
+    found = address or os.environ.get("ZKGRAD_REGISTRY") or known_registry(w3)
     if not found:
         raise DeploymentError(f"no registry known on chain {chain_id}",
                               hint="deploy one with 'zkgrad registry deploy' or pass --registry ADDRESS")
@@ -45,12 +50,11 @@ def registry_address(w3: Web3, address: str | None) -> str:
 
 def ensure_registry(w3: Web3, address: str | None = None) -> Registry:
     """The given or recorded registry; a fresh one (recorded) when none is known."""
-    chain_id = int(w3.eth.chain_id)
-    found = address or known_registry(chain_id)
+    found = address or known_registry(w3)
     if found and len(w3.eth.get_code(Web3.to_checksum_address(found))) > 0:
         return Registry(w3, found)
     addr = deploy_registry(w3)
-    remember_registry(chain_id, addr)
+    remember_registry(w3, addr)
     return Registry(w3, addr)
 
 
@@ -61,7 +65,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
     chain_id = int(w3.eth.chain_id)
     rec = ws.deployment(chain_id)
     g = ws.genesis()
-    if rec and rec.get("registry", "").lower() == registry.address.lower() and _registered(registry, rec, g.commitment):
+    if rec and rec.get("registry", "").lower() == registry.address.lower() and registered(registry, rec, g.commitment):
         return rec
     circuits = ws.circuits()
     if circuits.step_layout.n_params != circuits.answer_layout.n_params:
@@ -82,7 +86,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
     return rec
 
 
-def _registered(registry: Registry, rec: dict[str, Any], genesis: bytes) -> bool:
+def registered(registry: Registry, rec: dict[str, Any], genesis: bytes) -> bool:
     """Whether the recorded model id really is this model on this chain (a restarted anvil forgets)."""
     from ..errors import ChainError
 
