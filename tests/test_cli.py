@@ -167,3 +167,12 @@ def test_prove_through_a_local_pool_matches_serial(tiny_circuit, tiny_proof, tmp
     assert json.loads(out)["instances"] == [hex(i) for i in tiny_proof.proof.instances]
     code, out, _ = run_cli(["verify", tmp_path / "p.json", "--circuit", circuit.path, "--json"], capsys)
     assert code == 0 and json.loads(out)["accepted"] is True
+
+
+def test_debug_does_not_leak_into_later_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zkgrad.errors import MissingFileError
+
+    with pytest.raises(MissingFileError):
+        run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "x.json", "--debug"], capsys)
+    code, _, err = run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "x.json"], capsys)
+    _one_line_error(code, err, "ONNX model not found")

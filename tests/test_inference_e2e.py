@@ -105,3 +105,27 @@ def test_onchain_accepts_and_refuses_tampered(compiled, proved, anvil, tmp_path:
         assert not refused, tamper.__name__
     again = deploy_verifier(w3, circuit)
     assert again.reused and again.address == dep.address
+
+
+@pytest.mark.chain
+def test_recorded_address_holding_other_code_is_not_trusted(compiled, anvil, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Local chains share chain id 31337 and forget on restart: a recorded verifier address that now
+    holds other code (here: a registry) is neither used to verify nor reused on deploy."""
+    import shutil
+
+    from zkgrad.chain.verifier import recorded_verifier
+    from zkgrad.circuits.artifacts import Circuit
+    from zkgrad.errors import DeploymentError
+    from zkgrad.train.onchain import ensure_registry
+
+    _, circuit = compiled
+    copy = Circuit(Path(shutil.copytree(circuit.path, tmp_path / "circuit")))
+    w3 = connect(anvil.rpc_url)
+    other = ensure_registry(w3).address
+    copy.record_deployment(anvil.chain_id, {"address": other, "tx_hash": "0x", "gas_used": 0, "block": 0,
+                                            "kind": "single", "code_hash": "0x" + "00" * 32})
+    with pytest.raises(DeploymentError, match="holds other code"):
+        recorded_verifier(w3, copy)
+    dep = deploy_verifier(w3, copy)
+    assert not dep.reused and dep.address != other
+    assert recorded_verifier(w3, copy) == dep.address

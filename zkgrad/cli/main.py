@@ -70,14 +70,26 @@ _register_optional()
 
 def run(argv: list[str] | None = None) -> None:
     """Entry point: ``--debug`` (anywhere, or ZKGRAD_DEBUG=1) shows tracebacks."""
-    from ..errors import ZkgradError
-    from .output import stderr
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("ZKGRAD_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    saved = os.environ.get("ZKGRAD_DEBUG")
     if debug:
-        os.environ["ZKGRAD_DEBUG"] = "1"
+        os.environ["ZKGRAD_DEBUG"] = "1"  # ezkl's own output goes to stderr while debugging
+    try:
+        _invoke(args, debug)
+    finally:
+        if saved is None:
+            os.environ.pop("ZKGRAD_DEBUG", None)
+        else:
+            os.environ["ZKGRAD_DEBUG"] = saved
+
+
+def _invoke(args: list[str], debug: bool) -> None:
+    from ..errors import ZkgradError
+    from .output import stderr
+
     try:
         rc = app(args=args, prog_name="zkgrad", standalone_mode=False)  # click returns Exit's code here
         if isinstance(rc, int) and rc:
