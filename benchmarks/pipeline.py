@@ -55,8 +55,7 @@ def main() -> None:
             acc = train(ws, ds, reg, mid, steps=args.steps, seed=0, depth=depth, prover=prover)
             wall = time.perf_counter() - t0
         rows.append({"pool": pool, "depth": depth, "steps": len(acc), "wall_s": round(wall, 1),
-                     "per_step_s": round(wall / max(1, len(acc)), 1),
-                     "after": "0x" + acc[-1].tx_hash[2:10] if acc else None})
+                     "per_step_s": round(wall / max(1, len(acc)), 1)})
         print(json.dumps(rows[-1]), flush=True)
     fsio.write_json(args.out, {"steps": args.steps, "rows": rows})
     shutil.rmtree(root, ignore_errors=True)

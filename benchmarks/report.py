@@ -3,6 +3,7 @@ each stating the command that produced it and the machine it ran on."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 PREAMBLE = """\
@@ -224,6 +225,9 @@ def render_levers(sec: dict[str, Any], step: dict[str, Any] | None = None) -> st
 RENDERERS = {"step": render_step, "inference": render_inference, "levers": render_levers}
 
 
+SECTIONS = Path(__file__).parent / "sections"
+
+
 def render(results: dict[str, Any]) -> str:
     parts = [PREAMBLE]
     for name in ("step", "inference", "levers"):
@@ -233,4 +237,6 @@ def render(results: dict[str, Any]) -> str:
             parts.append("\n" + RENDERERS[name](sec, *extra))
     if len(parts) == 1:
         parts.append("\nNo results yet: run `python -m benchmarks.run --quick`.\n")
+    for extra_md in sorted(SECTIONS.glob("*.md")):  # measured by other scripts; each states its command
+        parts.append("\n" + extra_md.read_text())
     return "".join(parts)
