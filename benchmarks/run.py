@@ -41,7 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "the others get settings, rows and fidelity only")
     p.add_argument("--home", type=Path, default=Path(os.environ.get("ZKGRAD_HOME", "/tmp/bench-home")),
                    help="private ZKGRAD_HOME (SRS cache, circuits, work files)")
-    p.add_argument("--results", type=Path, default=None, help="results JSON (default HOME/bench/results[-quick].json)")
+    p.add_argument("--results", type=Path, default=None, help="results JSON (default benchmarks/results/bench.json, kept in the repository; --quick: HOME/bench/results-quick.json)")
     p.add_argument("--out", type=Path, default=None,
                    help="markdown file to write (default: BENCHMARKS.md in the repository; --quick: HOME/bench/BENCHMARKS-quick.md)")
     p.add_argument("--render-only", action="store_true", help="only re-render --out from --results")
@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if a.repeat < 1:
         p.error("--repeat must be >= 1")
     if a.results is None:
-        a.results = a.home / "bench" / ("results-quick.json" if a.quick else "results.json")
+        a.results = a.home / "bench" / "results-quick.json" if a.quick else REPO / "benchmarks" / "results" / "bench.json"
     if a.out is None:
         a.out = a.home / "bench" / "BENCHMARKS-quick.md" if a.quick else REPO / "BENCHMARKS.md"
     a.lever_names = [s.strip() for s in a.levers.split(",")] if a.levers else None
