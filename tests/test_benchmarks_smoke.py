@@ -54,7 +54,7 @@ def fake_results() -> dict[str, Any]:
 def test_parse_args_defaults_and_quick(tmp_path: Path) -> None:
     full = parse_args(["--home", str(tmp_path)])
     assert full.repeat == 3 and full.only == ["step", "inference", "levers"]
-    assert full.results == tmp_path / "bench" / "results.json"
+    assert full.results == Path(__file__).parents[1] / "benchmarks" / "results" / "bench.json"
     quick = parse_args(["--quick", "--only", "levers", "--levers", "default,cols=4", "--home", str(tmp_path)])
     assert quick.repeat == 1 and quick.only == ["levers"] and quick.lever_names == ["default", "cols=4"]
     assert quick.results.name == "results-quick.json"
