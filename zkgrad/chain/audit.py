@@ -33,15 +33,13 @@ class AuditReport:
     genesis: str
     head: str
     steps: list[AuditedStep] = field(default_factory=list)
+    last_after: str = ""
+    """The "after" commitment of the last audited update: it must be the head."""
 
     @property
     def ok(self) -> bool:
-        return all(s.verified and s.chained and s.matches_event for s in self.steps) and self._ends_at_head()
-
-    def _ends_at_head(self) -> bool:
-        return True if not self.steps else self.head == self._last_after
-
-    _last_after: str = ""
+        ends_at_head = not self.steps or self.head == self.last_after
+        return ends_at_head and all(s.verified and s.chained and s.matches_event for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "genesis": self.genesis, "head": self.head, "ok": self.ok,
@@ -74,5 +72,5 @@ def audit(registry: Registry, model_id: int, step_circuit: Circuit) -> AuditRepo
                                                 ("calldata differs from the accepted event", not matches)) if bad)
             report.steps.append(AuditedStep(sub.version, sub.tx_hash, bool(verdict), chained, matches, reason))
             expected_before = after
-            report._last_after = "0x" + after.hex()
+            report.last_after = "0x" + after.hex()
     return report

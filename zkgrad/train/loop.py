@@ -21,7 +21,7 @@ from ..circuits.model_circuits import ModelCircuits
 from ..data import Dataset, batch
 from ..errors import ChainError, TransactionRevertedError
 from ..progress import Reporter
-from ..prover.step import PendingStep, StepProof, StepProof as _SP, prove_pending, witness_step
+from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
 from .workspace import Workspace
 
 Prover = Callable[[ModelCircuits, list[PendingStep]], Iterator[StepProof]]
@@ -55,7 +55,7 @@ def _existing_proof(ws: Workspace, version: int, before: Checkpoint) -> StepProo
     if summary.get("before") != "0x" + before.commitment.hex() or not (d / "proof.json").is_file():
         return None
     sp = StepProof.load(d)
-    return _SP(sp.folder, sp.proof, before, sp.after, summary)
+    return StepProof(sp.folder, sp.proof, before, sp.after, summary)
 
 
 def train(
