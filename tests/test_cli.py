@@ -176,3 +176,8 @@ def test_debug_does_not_leak_into_later_commands(tmp_path: Path, capsys: pytest.
         run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "x.json", "--debug"], capsys)
     code, _, err = run_cli(["compile", tmp_path / "nope.onnx", "--sample", tmp_path / "x.json"], capsys)
     _one_line_error(code, err, "ONNX model not found")
+
+
+def test_train_refuses_another_batch_size(tiny_workspace, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run_cli(["train", tiny_workspace.root, "--batch-size", 5, "--rpc", "http://127.0.0.1:9"], capsys)
+    _one_line_error(code, err, "proves batches of 2, not 5")

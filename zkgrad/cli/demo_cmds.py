@@ -83,6 +83,7 @@ def train(
     steps: Annotated[int, typer.Option(help="Train until the model's version on chain is this")] = 1,
     data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default digits")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the batch order")] = 0,
+    batch_size: Annotated[Optional[int], typer.Option(help="Must equal the spec's: the circuit is built for it")] = None,
     depth: Annotated[int, typer.Option(help="Steps witnessed ahead of proving (pipelining)")] = 2,
     model_id: Annotated[Optional[int], typer.Option(help="Model id; default: the one 'zkgrad register' recorded")] = None,
     registry: Annotated[Optional[str], typer.Option(help="Registry address; default: the recorded one")] = None,
@@ -102,6 +103,11 @@ def train(
 
     o = Output(json_)
     ws = Workspace.open(workspace)
+    if batch_size is not None and batch_size != ws.spec.batch_size:
+        from ..errors import InputError
+
+        raise InputError(f"{ws.root} proves batches of {ws.spec.batch_size}, not {batch_size}: the circuit is built "
+                         "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
     ws.record_run(data_source(data), seed)
     w3 = connect(resolve_rpc(rpc))
     rec = ws.deployment(int(w3.eth.chain_id)) or {}
