@@ -112,6 +112,12 @@ class Checkpoint:
                    dequantize(quantize(y, self.scale), self.scale)]
         return {"input_data": [t.reshape(-1).tolist() for t in tensors]}
 
+    def answer_input(self, x: np.ndarray) -> dict[str, Any]:
+        """ezkl input data for an answer with these weights: the parameters, then one sample ``x``."""
+        xq = dequantize(quantize(np.asarray(x, dtype=np.float64), self.scale), self.scale)
+        tensors = [*self.float_state()[: self.n_params], xq]
+        return {"input_data": [t.reshape(-1).tolist() for t in tensors]}
+
     # --- chaining --------------------------------------------------------------------------
     def child(self, new_state: Sequence[np.ndarray], *, loss: float | None = None,
               batch_commitment: bytes | None = None, hashes: Sequence[int] = (),

@@ -18,7 +18,6 @@ from .artifacts import Circuit
 from .checkpoint import Checkpoint
 from .compile import compile_model
 from .config import committed
-from .quant import dequantize, quantize
 from .spec import ModelSpec
 from .training import export_inference, export_training_step
 
@@ -43,10 +42,6 @@ class ModelCircuits:
         return cls(spec, Circuit.open(folder / "step"), Circuit.open(folder / "answer"))
 
 
-def _exact(a: np.ndarray, scale: int) -> list[float]:
-    return dequantize(quantize(a, scale), scale).reshape(-1).tolist()
-
-
 def compile_circuits(
     spec: ModelSpec,
     genesis: Checkpoint,
@@ -63,8 +58,7 @@ def compile_circuits(
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
         answer_graph = export_inference(spec, Path(tmp) / "answer.onnx", batch_size=1)
         step_sample = genesis.step_input(x, y)
-        answer_sample = {"input_data": [*(v.reshape(-1).tolist() for v in genesis.float_state()[: genesis.n_params]),
-                                        _exact(x[:1], spec.scale)]}
+        answer_sample = genesis.answer_input(x[:1])
         n_out = int(np.prod(answer_graph.output_shapes[0]))
         step, r1 = compile_model(
             step_graph.onnx_path, step_sample, out=out / "step", srs=srs, reporter=reporter,
