@@ -11,7 +11,7 @@ A step folder holds everything one proven step produced:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +62,15 @@ class StepProof:
     summary: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def load(cls, folder: Path | str) -> "StepProof":
+    def load(cls, folder: Path | str, before: Checkpoint) -> "StepProof":
+        """A step folder written by ``finish_step``; the folder keeps only the checkpoint after the
+        step, so the caller passes the one it started from (checked against the summary)."""
         folder = Path(folder)
         summary = fsio.read_json(folder / STEP_JSON, "step summary")
-        proof = Proof.load(folder / "proof.json")
-        after = Checkpoint.load(folder / "checkpoint")
-        return cls(folder, proof, after, after, summary)  # 'before' is not stored in full: see summary
+        if summary.get("before") != "0x" + before.commitment.hex():
+            raise InputError(f"step {folder} does not start from the given checkpoint",
+                             hint="pass the checkpoint this step was proven from")
+        return cls(folder, Proof.load(folder / "proof.json"), before, Checkpoint.load(folder / "checkpoint"), summary)
 
 
 def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
@@ -96,10 +99,7 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         "step_circuit": circuits.step.key,
         "timings": dict(timings),
     }
-    after = Checkpoint(version=after.version, scale=after.scale, params=after.params, n_params=after.n_params,
-                       hashes=after.hashes, parent=after.parent, loss=after.loss,
-                       batch_commitment=after.batch_commitment, meta={"float_loss": fid["float_loss"]})
-    return PendingStep(folder, before, after, summary, data)
+    return PendingStep(folder, before, replace(after, meta={"float_loss": fid["float_loss"]}), summary, data)
 
 
 def fidelity(spec: ModelSpec, before: Checkpoint, x: np.ndarray, y: np.ndarray, after: Checkpoint) -> dict[str, float]:

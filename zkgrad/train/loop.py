@@ -54,8 +54,7 @@ def _existing_proof(ws: Workspace, version: int, before: Checkpoint) -> StepProo
         return None
     if summary.get("before") != "0x" + before.commitment.hex() or not (d / "proof.json").is_file():
         return None
-    sp = StepProof.load(d)
-    return StepProof(sp.folder, sp.proof, before, sp.after, summary)
+    return StepProof.load(d, before)
 
 
 def train(
