@@ -20,6 +20,7 @@ from . import engine
 from .artifacts import DEV_SRS_WARNING, Circuit, circuit_key, sha256_bytes, sha256_file
 from .config import CircuitConfig
 from .onnx_model import load_interface, normalize_sample
+from .onnx_ops import check_onnx_ops
 
 
 def _srs_identity(srs: Path | None) -> str:
@@ -39,7 +40,7 @@ def compile_model(
     config = config or CircuitConfig()
     onnx_path = Path(onnx_path)
     iface = load_interface(onnx_path)
-    _check_ops(onnx_path)
+    check_onnx_ops(onnx_path)
     sample_data = normalize_sample(sample if isinstance(sample, dict) else fsio.read_json(Path(sample), "sample input"),
                                    iface, what="sample input")
     srs_path = Path(srs) if srs is not None else None
@@ -114,14 +115,6 @@ def _prod(shape: list[int]) -> int:
     for d in shape:
         n *= d
     return n
-
-
-def _check_ops(onnx_path: Path) -> None:
-    try:
-        from .onnx_ops import check_onnx_ops
-    except ImportError:  # pragma: no cover - module optional while being written
-        return
-    check_onnx_ops(onnx_path)
 
 
 def _check_scales(settings: dict[str, Any], config: CircuitConfig) -> None:
