@@ -15,13 +15,21 @@ from .proof import Proof, ProofResult
 from .prove import interface_of, prove, rescaled_outputs
 
 
+def in_process(pool: str, device: str) -> tuple[bool, str | None]:
+    """Whether proofs are made in this process (the serial pool on the CPU), and the one-line device
+    notice to show. Other pools let each worker choose its device."""
+    if pool != "serial":
+        return False, None
+    backend, notice = select_backend(device)
+    return backend.name == "cpu", notice
+
+
 def prove_pooled(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, pool: str = "serial",
                  device: str = "auto", reporter: Reporter | None = None) -> tuple[ProofResult, str | None]:
     """(result, a one-line device notice or None)."""
-    if pool == "serial":
-        backend, notice = select_backend(device)
-        if backend.name == "cpu":
-            return prove(circuit, data, out=out, reporter=reporter), notice
+    local, notice = in_process(pool, device)
+    if local:
+        return prove(circuit, data, out=out, reporter=reporter), notice
     from .pool import ProveJob, open_pool
 
     raw = data if isinstance(data, dict) else fsio.read_json(Path(data), "input")
@@ -31,4 +39,4 @@ def prove_pooled(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, po
     proof: Proof = result.write(out)
     w = result.witness
     return ProofResult(proof, rescaled_outputs(w), [[felt(v) for v in t] for t in w.get("outputs", [])], w,
-                       {**result.timings}), None
+                       {**result.timings}), notice

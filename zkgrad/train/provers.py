@@ -14,15 +14,12 @@ from .loop import Prover, serial_prover
 def make_prover(pool: str = "serial", device: str = "auto") -> Iterator[tuple[Prover, str | None]]:
     """(prover, a one-line notice or None), for the length of the block (a pool is closed after it).
     ``serial`` on the CPU proves in this process; other pools let their workers pick the device."""
-    from ..prover.backends import select_backend
+    from ..prover.pooled import in_process
 
-    if pool == "serial":
-        backend, notice = select_backend(device)
-        if backend.name == "cpu":
-            yield (lambda c, ps: serial_prover(c, ps)), notice
-            return
-    else:
-        notice = None
+    local, notice = in_process(pool, device)
+    if local:
+        yield (lambda c, ps: serial_prover(c, ps)), notice
+        return
     from ..prover.pool import ProveJob, open_pool
 
     with open_pool(pool) as opened:
