@@ -65,3 +65,14 @@ def copy_workspace(ws: Any, dest: Path) -> Any:
     for dep in (dest / "circuits").glob("*/deployments.json"):
         dep.unlink()
     return Workspace(dest)
+
+
+def assert_tampered_refused_onchain(w3: Any, address: str, proof: Path, tmp_path: Path) -> None:
+    """A flipped proof byte and a changed public value are each refused by the verifier at ``address``."""
+    from zkgrad.chain.verifier import verify_onchain
+    from zkgrad.prover.proof import Proof
+
+    for i, tamper in enumerate((flip_proof_byte, change_instance)):
+        bad = Proof.load(tamper(proof, tmp_path / f"bad{i}.json"))
+        refused, _ = verify_onchain(w3, address, bad)
+        assert not refused, tamper.__name__

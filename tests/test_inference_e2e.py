@@ -12,11 +12,10 @@ from zkgrad.chain.client import connect
 from zkgrad.chain.verifier import deploy_verifier, verify_onchain
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module
-from zkgrad.prover.proof import Proof
 from zkgrad.verifier.calldata import VERIFY_SELECTOR, VERIFY_SIGNATURE
 from zkgrad.verifier.offchain import verify
 
-from .helpers import change_instance, flip_proof_byte
+from .helpers import assert_tampered_refused_onchain, change_instance, flip_proof_byte
 
 pytestmark = [pytest.mark.proof]
 
@@ -99,10 +98,7 @@ def test_onchain_accepts_and_refuses_tampered(compiled, proved, anvil, tmp_path:
     assert circuit.deployed_address(anvil.chain_id) == dep.address
     verdict, gas = verify_onchain(w3, dep.address, proved.proof)
     assert verdict and gas > 0
-    for i, tamper in enumerate((flip_proof_byte, change_instance)):
-        bad = Proof.load(tamper(proved.path, tmp_path / f"bad{i}.json"))
-        refused, _ = verify_onchain(w3, dep.address, bad)
-        assert not refused, tamper.__name__
+    assert_tampered_refused_onchain(w3, dep.address, proved.path, tmp_path)
     again = deploy_verifier(w3, circuit)
     assert again.reused and again.address == dep.address
 
