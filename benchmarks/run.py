@@ -389,7 +389,7 @@ def bench_levers(args: argparse.Namespace, work: Path, log: Any) -> dict[str, An
         }
         if chains:
             after = ref.genesis.child_from_witness(w, loss_scale=int(outs[-1]))
-            fid = fidelity(ref.spec, ref.genesis, ref.x, ref.y, after)
+            fid = fidelity(graph.onnx_path, ref.spec, ref.genesis, ref.x, ref.y, after)
             row.update(max_abs_param_diff=fid["max_abs_param_diff"], loss=after.loss, float_loss=fid["float_loss"],
                        loss_diff=abs(after.loss - fid["float_loss"]) if after.loss is not None else None)
         shape = (row["logrows"], row["num_rows"], row["num_inner_cols"], cfg.input_visibility, cfg.output_visibility)

@@ -15,11 +15,10 @@ from zkgrad.prover.backends import (
     GpuBackend,
     _markers_in,
     check_build,
-    cuda_devices,
     ezkl_build,
-    float_providers,
     select_backend,
 )
+from zkgrad.devices import cuda_devices, float_providers
 from zkgrad.prover.prove import witness
 from zkgrad.verifier.offchain import verify
 

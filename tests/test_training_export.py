@@ -16,11 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from zkgrad.circuits.float_graph import FloatGraph, check_agrees, float_graph
 from zkgrad.circuits.onnx_ops import SUPPORTED_OPS, check_onnx_ops
 from zkgrad.circuits.quant import dequantize, felt_to_int, int_to_felt, quantize, witness_output_ints
 from zkgrad.circuits.spec import ModelSpec
 from zkgrad.circuits.training import StepGraph, export_inference, export_training_step, float_step
-from zkgrad.errors import InputError, UnsupportedOperatorError
+from zkgrad.devices import cuda_devices
+from zkgrad.errors import CircuitError, InputError, UnsupportedOperatorError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout
 
 MLP = dict(factory="zkgrad.models:digits_mlp", input_shape=(64,))
@@ -81,13 +83,35 @@ def ezkl_loads(onnx_path: Path, input_data: list[np.ndarray], scale: int, tmp: P
 
 
 # --- torch == onnxruntime -------------------------------------------------------------------
+def test_float_pass_refuses_a_graph_that_disagrees_or_overflows(exported: dict[str, StepGraph]) -> None:
+    spec, graph = CASES["mlp-mse"], exported["mlp-mse"]
+    state, (x, y) = start_state(spec), batch(spec)
+    fg = float_graph(graph.onnx_path)
+    assert float_graph(graph.onnx_path) is fg  # one session per unchanged file
+    good = fg.run(*state, x, y)
+    check_agrees(fg, [*state, x, y], good)  # its own outputs agree
+    off = [o.copy() for o in good]
+    off[0][0] += 1e-2  # one weight of the reference moved: the export check must notice
+    with pytest.raises(CircuitError, match="differs from torch"):
+        check_agrees(fg, [*state, x, y], off)
+    big = x.copy()
+    big[0, 0] = np.inf
+    with pytest.raises(CircuitError, match="not finite"):
+        check_agrees(fg, [*state, big, y], good)
+    with pytest.raises(CircuitError, match="takes"):
+        fg.run(x, y)
+    if cuda_devices() == 0:
+        assert fg.provider == "CPUExecutionProvider"
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_step_graph_matches_torch(case: str, exported: dict[str, StepGraph]) -> None:
     spec, graph = CASES[case], exported[case]
     state = start_state(spec)
     x, y = batch(spec)
-    sess = ort.InferenceSession(str(graph.onnx_path))
-    outs = sess.run(None, dict(zip(graph.input_names, [*state, x, y])))
+    fg = FloatGraph(graph.onnx_path)
+    assert fg.input_names == list(graph.input_names)
+    outs = fg.run(*state, x, y)  # the float pass zkgrad uses for fidelity and shadow runs
     ref, ref_loss = float_step(spec, state, x, y)
     assert len(outs) == len(ref) + 1
     for got, want in zip(outs[:-1], ref):

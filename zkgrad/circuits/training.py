@@ -36,6 +36,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from .. import fsio
 from ..errors import CircuitError, InputError
 from ..layout import AnswerLayout, StepLayout
+from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
 from .spec import ModelSpec
 
@@ -210,6 +211,8 @@ class _Traced(nn.Module):
 def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
             input_names: list[str], output_names: list[str], out_path: Path) -> None:
     gm = make_fx(fn, decomposition_table=_decompositions())(*args)
+    with torch.no_grad():
+        expected = [t.detach().numpy() for t in gm(*args)]
     out_path = Path(out_path)
     with fsio.temp_path(out_path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -228,6 +231,8 @@ def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Te
                                hint="the model uses an operation the exporter cannot trace") from e
         finally:
             quiet.setLevel(level)
+        # the float pass of the written graph must agree with torch before the file is kept
+        check_agrees(FloatGraph(tmp), [a.detach().numpy() for a in args], expected)
     check_onnx_ops(out_path)
 
 

@@ -17,9 +17,6 @@ import importlib.metadata
 import importlib.util
 import mmap
 import os
-import shutil
-import subprocess
-import sys
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from typing import Iterator, Literal, NamedTuple
 from .. import fsio
 from ..circuits import engine
 from ..circuits.artifacts import Circuit
+from ..devices import cuda_devices
 from ..errors import BackendUnavailableError, InputError, ProverError
 
 Device = Literal["auto", "cpu", "gpu"]
@@ -89,27 +87,6 @@ def _markers_in(lib: Path) -> set[bytes]:
             return {marker for marker in _GPU_MARKERS if m.find(marker) != -1}
     except (OSError, ValueError):
         return set()
-
-
-@lru_cache(maxsize=1)
-def cuda_devices() -> int:
-    """How many CUDA devices this machine shows: ``nvidia-smi -L``, else the driver's
-    /proc entries, else torch when it is already loaded (0 when none, or no driver)."""
-    smi = shutil.which("nvidia-smi")
-    if smi is not None:
-        try:
-            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
-            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    proc = Path("/proc/driver/nvidia/gpus")
-    if proc.is_dir():
-        return sum(1 for _ in proc.iterdir())
-    torch = sys.modules.get("torch")
-    try:
-        return int(torch.cuda.device_count()) if torch is not None and torch.cuda.is_available() else 0
-    except Exception:  # noqa: BLE001 - a broken torch is "no device", not an error
-        return 0
 
 
 def check_build(circuit: Circuit) -> None:
@@ -230,17 +207,3 @@ def select_backend(device: str = "auto") -> BackendChoice:
         raise BackendUnavailableError(f"the GPU prover is not available: {reason}", hint=gpu_hint(),
                                       backend="gpu", reason=reason)
     return BackendChoice(CpuBackend(), f"proving on the CPU: {reason}")
-
-
-def float_providers() -> list[str]:
-    """onnxruntime execution providers for float passes (calibration, shadow runs): CUDA first
-    when onnxruntime-gpu is installed and a CUDA device is present, else the CPU only."""
-    try:
-        import onnxruntime as ort
-
-        have = set(ort.get_available_providers())
-    except Exception:  # noqa: BLE001 - no onnxruntime: the CPU list is still the right answer
-        have = set()
-    if "CUDAExecutionProvider" in have and cuda_devices() > 0:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]

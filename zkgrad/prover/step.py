@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .. import fsio
 from ..circuits import engine
 from ..circuits.checkpoint import Checkpoint
+from ..circuits.float_graph import float_graph
 from ..circuits.model_circuits import ModelCircuits
 from ..circuits.quant import dequantize, quantize
 from ..circuits.spec import ModelSpec
-from ..circuits.training import float_step
 from ..errors import InputError, ProverError
 from ..progress import Reporter, Timings
 from .proof import Proof
@@ -87,7 +86,7 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         w = compute_witness(circuits.step, data, out=folder / "witness.json")
     loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
     after = before.child_from_witness(w, loss_scale=loss_scale)
-    fid = fidelity(spec, before, x, y, after)
+    fid = fidelity(circuits.step.onnx, spec, before, x, y, after)
     summary = {
         "version": after.version,
         "before": "0x" + before.commitment.hex(),
@@ -102,15 +101,15 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
     return PendingStep(folder, before, replace(after, meta={"float_loss": fid["float_loss"]}), summary, data)
 
 
-def fidelity(spec: ModelSpec, before: Checkpoint, x: np.ndarray, y: np.ndarray, after: Checkpoint) -> dict[str, float]:
-    """Largest |proven − float32| over the new parameters, and the float32 loss, from the same start."""
-    state = [torch.tensor(v, dtype=torch.float32) for v in before.float_state()]
-    xq = torch.tensor(dequantize(quantize(x, spec.scale), spec.scale), dtype=torch.float32)
-    yq = torch.tensor(dequantize(quantize(y, spec.scale), spec.scale), dtype=torch.float32)
-    new_state, loss = float_step(spec, state, xq, yq)
-    proven = after.float_state()
-    diff = max(float(np.max(np.abs(p - n.detach().numpy()))) for p, n in zip(proven, new_state))
-    return {"float_loss": float(loss), "max_abs_param_diff": diff}
+def fidelity(step_graph: Path, spec: ModelSpec, before: Checkpoint, x: np.ndarray, y: np.ndarray,
+             after: Checkpoint) -> dict[str, float]:
+    """Largest |proven − float32| over the new state, and the float32 loss: the step graph run by
+    onnxruntime from the same start on the same (quantized) batch."""
+    xq = dequantize(quantize(x, spec.scale), spec.scale)
+    yq = dequantize(quantize(y, spec.scale), spec.scale)
+    *new_state, loss = float_graph(step_graph).run(*before.float_state(), xq, yq)
+    diff = max(float(np.max(np.abs(p - n))) for p, n in zip(after.float_state(), new_state))
+    return {"float_loss": float(np.asarray(loss).reshape(-1)[0]), "max_abs_param_diff": diff}
 
 
 def prove_pending(circuits: ModelCircuits, pending: PendingStep, *, reporter: Reporter | None = None) -> StepProof:

@@ -106,10 +106,11 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
                          reporter=reporter, on_accepted=on_accepted)
         head = ws.checkpoint_for(registry.head(model_id))
         assert head is not None
-        float_losses, float_state = shadow_run(spec, ws.genesis(), train_ds, steps=cfg.steps, seed=cfg.seed)
+        float_losses, float_state = shadow_run(circuits.step.onnx, spec, ws.genesis(), train_ds, steps=cfg.steps,
+                                                 seed=cfg.seed)
         proven_params = head.float_state()[: head.n_params]
         acc_p = accuracy(spec, proven_params, test_ds)
-        acc_f = accuracy(spec, [s.numpy() for s in float_state[: head.n_params]], test_ds)
+        acc_f = accuracy(spec, float_state[: head.n_params], test_ds)
         i = int(np.random.default_rng(cfg.seed).integers(len(test_ds)))
         ans = prove_answer(circuits, head, test_ds.x[i], out=ws.root / "answer.json", reporter=reporter)
         rec_a = registry.submit_answer(model_id, ans.result.proof.proof_bytes, ans.result.proof.instances)

@@ -35,7 +35,8 @@ def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: 
     spec = ws.spec
     run = ws.run_info()
     train_ds = named(run["data"], spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
-    shadow, _ = shadow_run(spec, ws.genesis(), train_ds, steps=len(records), seed=int(run["seed"]))
+    shadow, _ = shadow_run(ws.circuits().step.onnx, spec, ws.genesis(), train_ds, steps=len(records),
+                           seed=int(run["seed"])) if records else ([], [])
     meta.update({"data": run["data"], "batch seed": run["seed"]})
     try:
         if ws.circuits().step.dev_srs:

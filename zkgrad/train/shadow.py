@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -9,21 +10,22 @@ import torch
 from torch.func import functional_call
 
 from ..circuits.checkpoint import Checkpoint
+from ..circuits.float_graph import float_graph
 from ..circuits.spec import ModelSpec
-from ..circuits.training import float_step
 from ..data import Dataset, batch
 
 
-def shadow_run(spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int, seed: int) -> tuple[list[float], list[torch.Tensor]]:
-    """Losses of ``steps`` float32 SGD steps from ``start`` on the batches the proven run uses,
-    and the final state."""
-    state = [torch.tensor(v, dtype=torch.float32) for v in start.float_state()]
+def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int,
+               seed: int) -> tuple[list[float], list[np.ndarray]]:
+    """Losses of ``steps`` float32 steps of the step graph (the ONNX file the step circuit proves,
+    run by onnxruntime) from ``start`` on the batches the proven run uses, and the final state."""
+    graph = float_graph(step_graph)
+    state = [np.asarray(v, dtype=np.float32) for v in start.float_state()]
     losses = []
     for t in range(steps):
         x, y = batch(ds, spec.batch_size, t, seed)
-        state, loss = float_step(spec, state, torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32))
-        state = [s.detach() for s in state]
-        losses.append(float(loss))
+        *state, loss = graph.run(*state, x, y)
+        losses.append(float(np.asarray(loss).reshape(-1)[0]))
     return losses, state
 
 
