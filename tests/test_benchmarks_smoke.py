@@ -92,7 +92,8 @@ def test_recommend_needs_binding_chaining_and_fidelity() -> None:
     assert recommend(levers)[0] == "default"  # type: ignore[index]
 
 
-def test_render_only_writes_markdown_from_results(tmp_path: Path) -> None:
+def test_render_only_writes_markdown_from_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZKGRAD_HOME", str(tmp_path))  # main() points ZKGRAD_HOME at --home: undone after the test
     results, out = tmp_path / "results.json", tmp_path / "B.md"
     results.write_text(json.dumps(fake_results()))
     assert main(["--render-only", "--results", str(results), "--out", str(out), "--home", str(tmp_path)]) == 0

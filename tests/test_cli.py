@@ -119,6 +119,17 @@ def test_prove_and_verify_json(tiny_circuit, tmp_path: Path, capsys) -> None:  #
     assert code == 1 and json.loads(out)["accepted"] is False
 
 
+def test_a_circuit_folder_named_like_a_subcommand_is_proven(tiny_circuit, tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    assert circuit.path.name == "circuit"  # 'zkgrad prove circuit' is also the explicit subcommand
+    monkeypatch.chdir(d)
+    code, out, err = run_cli(["prove", "circuit", "--input", "input.json", "--out", tmp_path / "p.json", "--json"], capsys)
+    assert code == 0, err
+    who = json.loads(out)["prover"]
+    assert who["pool"] == "serial" and who["backend"] == "cpu" and who["gpu_ids"] == []
+
+
 def test_unreachable_rpc(tiny_circuit, capsys) -> None:  # type: ignore[no-untyped-def]
     _, circuit = tiny_circuit
     code, _, err = run_cli(["deploy", circuit.path, "--rpc", "http://127.0.0.1:9"], capsys)

@@ -17,7 +17,8 @@ from zkgrad.circuits.artifacts import Circuit, sha256_bytes
 from zkgrad.errors import BackendUnavailableError, CircuitError, InputError, ProverError
 from zkgrad.prover.pool import JobFailure, LocalPool, ProveJob, SerialPool, open_pool
 from zkgrad.prover.prove import prove
-from zkgrad.prover.ray_pool import CACHE_TABLE, make_bundle, materialize
+from zkgrad.prover.backends import GpuBackend
+from zkgrad.prover.ray_pool import CACHE_TABLE, RayPool, gpus_for, make_bundle, materialize
 from zkgrad.verifier.offchain import verify
 
 
@@ -165,8 +166,10 @@ def test_worker_cache_fetches_once_and_checks_hashes(tiny_circuit, tmp_path) -> 
 # --- a local Ray cluster with two workers -------------------------------------------------------
 @pytest.fixture(scope="module")
 def ray_pool():  # type: ignore[no-untyped-def]
+    """Two CPU slots and one GPU slot: Ray's GPU is a logical resource, so routing is tested
+    here too; whether a real device sits behind it is the worker's backend's business."""
     pytest.importorskip("ray")
-    pool = open_pool("ray:local:2")
+    pool = RayPool(local_cpus=2, local_gpus=1)
     yield pool
     pool.close()
 
@@ -183,7 +186,6 @@ def _prove_processes() -> list[Any]:
 
 
 @pytest.mark.ray
-@pytest.mark.slow
 @pytest.mark.proof
 def test_ray_pool_proves_four_jobs_like_the_serial_path(ray_pool, tiny_circuit, four_inputs, serial_instances,
                                                          tmp_path, zkgrad_home) -> None:  # type: ignore[no-untyped-def]
@@ -198,7 +200,6 @@ def test_ray_pool_proves_four_jobs_like_the_serial_path(ray_pool, tiny_circuit, 
 
 
 @pytest.mark.ray
-@pytest.mark.slow
 @pytest.mark.proof
 def test_ray_worker_killed_mid_job_completes_once(ray_pool, tiny_circuit, four_inputs, serial_instances,
                                                   tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -227,10 +228,38 @@ def test_ray_worker_killed_mid_job_completes_once(ray_pool, tiny_circuit, four_i
 
 
 @pytest.mark.ray
-@pytest.mark.slow
 def test_ray_pool_reports_a_job_error_without_retrying(ray_pool, tiny_circuit) -> None:  # type: ignore[no-untyped-def]
     _, circuit = tiny_circuit
     bad = ProveJob.for_circuit(circuit, {"input_data": [[1.0, 2.0]]}, "bad.json")  # wrong shape
     with pytest.raises((InputError, ProverError)) as e:
         next(ray_pool.map_ordered([bad]))
     assert e.value.data.get("job_id") == bad.job_id
+
+
+def test_gpus_for_routes_by_device_and_cluster() -> None:
+    assert [gpus_for(d, 2) for d in ("cpu", "auto", "gpu")] == [0, 1, 1]
+    assert [gpus_for(d, 0) for d in ("cpu", "auto")] == [0, 0]
+    with pytest.raises(BackendUnavailableError, match="has no GPU"):
+        gpus_for("gpu", 0)  # refused at once: Ray would keep it pending forever
+
+
+@pytest.mark.ray
+@pytest.mark.proof
+def test_ray_auto_and_gpu_jobs_take_the_gpu_slot(ray_pool, tiny_circuit, four_inputs, serial_instances,
+                                                 tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, circuit = tiny_circuit
+    cpu_job = ProveJob.for_circuit(circuit, four_inputs[0], "cpu.json", device="cpu")
+    auto_job = ProveJob.for_circuit(circuit, four_inputs[1], "auto.json", device="auto")
+    results = list(ray_pool.map_ordered([cpu_job, auto_job]))
+    assert results[0].gpu_ids == () and results[0].backend == "cpu" and results[0].notice is None
+    assert results[1].gpu_ids == ("0",)  # Ray scheduled the auto job on the cluster's GPU
+    if GpuBackend().available():
+        assert results[1].backend == "gpu"
+    else:  # no CUDA device or GPU ezkl behind the slot: the worker said so and proved on the CPU
+        assert results[1].backend == "cpu" and results[1].notice and results[1].notice.startswith("proving on the CPU")
+    _check_accepted(results, [cpu_job, auto_job], circuit, serial_instances(2), tmp_path)
+    if not GpuBackend().available():
+        gpu_job = ProveJob.for_circuit(circuit, four_inputs[2], "gpu.json", device="gpu")
+        with pytest.raises(BackendUnavailableError, match="GPU prover is not available") as e:
+            next(ray_pool.map_ordered([gpu_job]))
+        assert e.value.data.get("job_id") == gpu_job.job_id

@@ -92,9 +92,12 @@ def prove_circuit(
         o.note(notice)
     outs = "\n".join("  " + ", ".join(f"{v:.6g}" for v in t) for t in r.outputs) or "  (outputs are not public)"
     times = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings.items())
+    who = r.prover
+    gpus = f", GPU {','.join(who['gpu_ids'])}" if who.get("gpu_ids") else ""
     o.result({"proof": str(out), "outputs": r.outputs, "instances": [hex(i) for i in r.proof.instances],
-              "timings": r.timings, "dev_srs": circuit.dev_srs},
-             f"proof {out}\noutputs:\n{outs}\ntimes: {times}")
+              "timings": r.timings, "prover": who, "notice": notice, "dev_srs": circuit.dev_srs},
+             f"proof {out}\noutputs:\n{outs}\ntimes: {times}\n"
+             f"prover: {who.get('backend')} on {who.get('worker')} ({who.get('pool')}{gpus})")
 
 
 def verify(

@@ -19,7 +19,7 @@ Device = Annotated[str, typer.Option("--device", help="Prover device: auto | cpu
 def _prover(pool: str, device: str, o: Output):  # type: ignore[no-untyped-def]
     from ..train.provers import make_prover
 
-    with make_prover(pool, device) as (prover, notice):
+    with make_prover(pool, device, on_notice=o.note) as (prover, notice):
         if notice:
             o.note(notice)
         yield prover

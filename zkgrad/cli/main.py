@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -24,12 +25,17 @@ class DefaultGroup(TyperGroup):
     default_cmd = "circuit"
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and not args[0].startswith("-") and (args[0] not in self.commands or _is_circuit(args[0])):
             args.insert(0, self.default_cmd)
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+
+def _is_circuit(arg: str) -> bool:
+    """A compiled circuit folder named like a subcommand (``circuit``, ``step``): the folder wins."""
+    return (Path(arg) / "manifest.json").is_file()
 
 
 app = typer.Typer(

@@ -74,6 +74,10 @@ class JobResult:
     worker: str
     """``host:pid`` of the process that made the proof."""
     backend: str = "cpu"
+    notice: str | None = None
+    """Why the job ran on the CPU when it asked for ``auto`` (the one-line fallback notice)."""
+    gpu_ids: tuple[str, ...] = ()
+    """The GPUs the pool assigned to the job (Ray's ``get_gpu_ids()`` on the worker)."""
 
     def write(self, path: Path | str) -> Proof:
         """Write the proof atomically to ``path`` and load it back."""
@@ -85,13 +89,13 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_job(job: ProveJob, circuit: Circuit | None = None) -> JobResult:
+def run_job(job: ProveJob, circuit: Circuit | None = None, *, gpu_ids: tuple[str, ...] = ()) -> JobResult:
     """Prove one job in this process: witness, then the backend's proof, in a private temp dir."""
     circuit = circuit or Circuit.open(job.circuit_path)
     if circuit.key != job.circuit_key:
         raise CircuitError(f"circuit at {circuit.path} has key {circuit.key[:16]}, the job asks for {job.circuit_key[:16]}",
                            hint="submit the job with the circuit it was made for", job_id=job.job_id)
-    backend, _ = select_backend(job.device)
+    backend, notice = select_backend(job.device)
     with tempfile.TemporaryDirectory(prefix=f"zkgrad-job-{job.job_id[:12]}-") as tmp:
         wpath, ppath = Path(tmp) / "witness.json", Path(tmp) / "proof.json"
         t0 = time.perf_counter()
@@ -101,7 +105,7 @@ def run_job(job: ProveJob, circuit: Circuit | None = None) -> JobResult:
         t2 = time.perf_counter()
         proof = fsio.read_json(ppath, "proof")
     timings = {"witness": round(t1 - t0, 4), "prove": round(t2 - t1, 4)}
-    return JobResult(job.job_id, proof, w, timings, worker_id(), backend.name)
+    return JobResult(job.job_id, proof, w, timings, worker_id(), backend.name, notice, gpu_ids)
 
 
 # --- errors across process boundaries ----------------------------------------------------
@@ -129,10 +133,11 @@ class JobFailure:
         return ProverError(self.message, hint=self.hint, job_id=self.job_id, worker=self.worker, **data)
 
 
-def run_job_safely(job: ProveJob, circuit: Circuit | None = None) -> JobResult | JobFailure:
+def run_job_safely(job: ProveJob, circuit: Circuit | None = None, *,
+                   gpu_ids: tuple[str, ...] = ()) -> JobResult | JobFailure:
     """``run_job`` for worker processes: zkgrad errors come back as data, the rest raise."""
     try:
-        return run_job(job, circuit)
+        return run_job(job, circuit, gpu_ids=gpu_ids)
     except ZkgradError as e:
         return JobFailure.of(job, e)
 

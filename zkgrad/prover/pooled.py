@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ def in_process(pool: str, device: str) -> tuple[bool, str | None]:
 
 def prove_pooled(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, pool: str = "serial",
                  device: str = "auto", reporter: Reporter | None = None) -> tuple[ProofResult, str | None]:
-    """(result, a one-line device notice or None)."""
+    """(result, a one-line device notice or None: this process's, or the worker's that proved it)."""
+    from .pool import ProveJob, open_pool, worker_id
+
     local, notice = in_process(pool, device)
     if local:
-        return prove(circuit, data, out=out, reporter=reporter), notice
-    from .pool import ProveJob, open_pool
+        r = prove(circuit, data, out=out, reporter=reporter)
+        return replace(r, prover={"pool": "serial", "backend": "cpu", "worker": worker_id(), "gpu_ids": []}), notice
 
     raw = data if isinstance(data, dict) else fsio.read_json(Path(data), "input")
     job = ProveJob.for_circuit(circuit, normalize_sample(raw, interface_of(circuit)), out, device=device)
@@ -39,4 +42,5 @@ def prove_pooled(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, po
     proof: Proof = result.write(out)
     w = result.witness
     return ProofResult(proof, rescaled_outputs(w), [[felt(v) for v in t] for t in w.get("outputs", [])], w,
-                       {**result.timings}), notice
+                       {**result.timings}, {"pool": pool, "backend": result.backend, "worker": result.worker,
+                                            "gpu_ids": list(result.gpu_ids)}), notice or result.notice

@@ -55,6 +55,8 @@ class ProofResult:
     output_felts: list[list[int]]
     witness: dict[str, Any] = field(repr=False)
     timings: dict[str, float] = field(default_factory=dict)
+    prover: dict[str, Any] = field(default_factory=dict)
+    """Who made it: ``pool``, ``backend`` (cpu or gpu), ``worker`` (host:pid), ``gpu_ids``."""
 
     @property
     def path(self) -> Path:

@@ -1,8 +1,9 @@
 """The proving pool on a Ray cluster.
 
 Jobs run as Ray tasks (``max_retries``: a task whose worker process or node dies is run again
-elsewhere; ``retry_exceptions`` off: a job that fails cleanly is not retried). GPU jobs ask Ray
-for ``num_gpus=1``, so they land only on nodes started with ``--num-gpus``.
+elsewhere; ``retry_exceptions`` off: a job that fails cleanly is not retried). ``gpu`` jobs, and
+``auto`` jobs on a cluster with GPUs, ask Ray for ``num_gpus=1`` (:func:`gpus_for`), so they land
+only on nodes started with ``--num-gpus``; the worker then picks its backend.
 
 Circuit artifacts travel by content hash: the driver puts each file of a circuit folder (and its
 SRS) into Ray's object store once per circuit key; a worker fetches them only when its cache
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -141,7 +143,37 @@ def _prove_on_worker(job: ProveJob, boxed: list[Bundle]) -> JobResult | JobFailu
         circuit, _ = materialize(boxed[0], ray.get)
     except CircuitError as e:
         return JobFailure.of(job, e)
-    return run_job_safely(job, circuit)
+    return run_job_safely(job, circuit, gpu_ids=tuple(str(g) for g in ray.get_gpu_ids()))
+
+
+def gpus_for(device: str, cluster_gpus: float) -> int:
+    """The GPUs a job asks Ray for: ``gpu`` one (refused at once on a cluster with none, where it
+    would wait forever), ``auto`` one when the cluster has any (it waits for a free GPU rather
+    than proving on a CPU slot), ``cpu`` none."""
+    if device == "cpu":
+        return 0
+    if cluster_gpus >= 1:
+        return 1
+    if device == "gpu":
+        raise BackendUnavailableError(
+            "the Ray cluster has no GPU: a --device gpu job would wait forever",
+            hint="start GPU nodes with 'ray start --address=HEAD:6379 --num-gpus=1', or use --device auto or cpu",
+            cluster_gpus=cluster_gpus)
+    return 0
+
+
+def _quiet_ray_client() -> None:
+    """The Ray client prints the cluster's own INFO/WARNING log lines on the driver's stderr;
+    zkgrad reports what matters itself (errors still pass)."""
+    logging.getLogger("ray.client_builder").setLevel(logging.WARNING)
+    stream = logging.getLogger("ray.util.client.logsclient")  # its level is reset at connect: filter instead
+    if not any(isinstance(f, _ErrorsOnly) for f in stream.filters):
+        stream.addFilter(_ErrorsOnly())
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 # --- the pool ------------------------------------------------------------------------------
@@ -149,8 +181,8 @@ class RayPool(ProvingPool):
     """Jobs on a Ray cluster: ``address`` is ``ray://HOST:PORT`` (Ray client), ``auto`` (a cluster
     this machine belongs to), or None with ``local_cpus=N`` to start a private local cluster."""
 
-    def __init__(self, address: str | None = None, *, local_cpus: int | None = None, max_retries: int = 3,
-                 cpus_per_job: float = 1, runtime_env: dict[str, Any] | None = None) -> None:
+    def __init__(self, address: str | None = None, *, local_cpus: int | None = None, local_gpus: int | None = None,
+                 max_retries: int = 3, cpus_per_job: float = 1, runtime_env: dict[str, Any] | None = None) -> None:
         super().__init__()
         try:
             import ray
@@ -161,19 +193,27 @@ class RayPool(ProvingPool):
         self.spec = f"ray:local:{local_cpus}" if local_cpus else ("ray:auto" if address == "auto" else str(address))
         self._owns = not ray.is_initialized()
         if self._owns:
-            try:
-                if local_cpus:
-                    ray.init(address="local", num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
-                             runtime_env=runtime_env)
-                else:
-                    ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                with contextlib.suppress(Exception):  # a failed connect leaves Ray half set up
-                    ray.shutdown()
-                raise BackendUnavailableError(
-                    f"cannot join the Ray cluster at {address}: {str(e).strip().splitlines()[0] if str(e).strip() else e}",
-                    hint="start one with 'ray start --head' (client port 10001) or use --pool local:N",
-                    address=str(address)) from e
+            # a private cluster gets a second try: its raylet can miss Ray's start timeout on a loaded machine
+            for attempt in range(2 if local_cpus else 1):
+                try:
+                    if local_cpus:
+                        ray.init(address="local", num_cpus=local_cpus, num_gpus=local_gpus, include_dashboard=False,
+                                 log_to_driver=False, runtime_env=runtime_env)
+                    else:
+                        _quiet_ray_client()
+                        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+                    break
+                except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+                    with contextlib.suppress(Exception):  # a failed start leaves Ray half set up
+                        ray.shutdown()
+                    if attempt == 0 and local_cpus:
+                        continue
+                    raise BackendUnavailableError(
+                        f"cannot {'start a local' if local_cpus else 'join the'} Ray cluster"
+                        f"{'' if local_cpus else f' at {address}'}: "
+                        f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+                        hint="start one with 'ray start --head' (client port 10001) or use --pool local:N",
+                        address=str(address)) from e
         self._task = ray.remote(_prove_on_worker)
         self._bundles: dict[str, Bundle] = {}
 
@@ -188,8 +228,9 @@ class RayPool(ProvingPool):
         if circuit.key != job.circuit_key:
             raise InputError(f"circuit at {job.circuit_path} has key {circuit.key[:16]}, the job asks for "
                              f"{job.circuit_key[:16]}", hint="submit the job with the circuit it was made for")
+        gpus = gpus_for(job.device, self._ray.cluster_resources().get("GPU", 0))
         ref = self._task.options(
-            num_cpus=self.cpus_per_job, num_gpus=1 if job.device == "gpu" else 0,
+            num_cpus=self.cpus_per_job, num_gpus=gpus,
             max_retries=self.max_retries, retry_exceptions=False, name=f"zkgrad-prove-{job.kind}",
         ).remote(job, [self.bundle(circuit)])
 
