@@ -44,7 +44,7 @@ def _ray() -> str:
 
 
 @contextmanager
-def two_node_cluster(home: Path, *, timeout: float = 120) -> Iterator[RayCluster]:
+def two_node_cluster(home: Path, *, timeout: float = 180) -> Iterator[RayCluster]:
     gcs, client = _free_port(), _free_port()
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env = {**clean_env(), **auth, "RAY_USAGE_STATS_ENABLED": "0", "ZKGRAD_HOME": str(home)}
