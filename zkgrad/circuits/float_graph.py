@@ -68,6 +68,13 @@ def float_graph(path: Path | str) -> FloatGraph:
     return _cached(str(p), st.st_mtime_ns, st.st_size)
 
 
+def graph_step(step_graph: Path | str, state: Sequence[np.ndarray], x: np.ndarray,
+               y: np.ndarray) -> tuple[list[np.ndarray], float]:
+    """One float32 step of a step graph (state..., x, y -> new state..., loss): (new state, loss)."""
+    *new_state, loss = float_graph(step_graph).run(*state, x, y)
+    return new_state, float(loss.reshape(-1)[0])
+
+
 def check_agrees(graph: FloatGraph, args: Sequence[np.ndarray], expected: Sequence[np.ndarray], *,
                  rtol: float = 1e-4, atol: float = 1e-5) -> None:
     """Refuse an export whose float pass is not finite or differs from the reference outputs."""

@@ -209,7 +209,8 @@ class _Traced(nn.Module):
 
 
 def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
-            input_names: list[str], output_names: list[str], out_path: Path) -> None:
+            input_names: list[str], output_names: list[str], out_path: Path) -> list[np.ndarray]:
+    """Trace ``fn``, write its ONNX graph to ``out_path``; returns torch's outputs on ``args``."""
     gm = make_fx(fn, decomposition_table=_decompositions())(*args)
     with torch.no_grad():
         expected = [t.detach().numpy() for t in gm(*args)]
@@ -234,6 +235,7 @@ def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Te
         # the float pass of the written graph must agree with torch before the file is kept
         check_agrees(FloatGraph(tmp), [a.detach().numpy() for a in args], expected)
     check_onnx_ops(out_path)
+    return expected
 
 
 def _module_of(spec: ModelSpec, module: nn.Module | None) -> nn.Module:
@@ -253,10 +255,8 @@ def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Mo
     if spec.loss == "cross_entropy":
         y[torch.arange(spec.batch_size), torch.randint(0, spec.num_classes, (spec.batch_size,))] = 1.0
     args = [*state, x, y]
-    with torch.no_grad():
-        outs = step(*args)
     state_shapes = tuple(tuple(t.shape) for t in state)
-    _export(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
+    outs = _export(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
     return StepGraph(
         kind="step", onnx_path=Path(out_path), param_names=tuple(names),
         param_shapes=tuple(tuple(p.shape) for p in params),
@@ -279,10 +279,8 @@ def export_inference(spec: ModelSpec, out_path: Path | str, *, module: nn.Module
         return (functional_call(module, dict(zip(names, args[:n])), (args[n],)),)
 
     x = torch.randn((batch_size or spec.batch_size, *spec.input_shape))
-    with torch.no_grad():
-        out = forward(*params, x)[0]
     in_names = param_input_names(names)
-    _export(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
+    (out,) = _export(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
     shapes = tuple(tuple(p.shape) for p in params)
     return StepGraph(
         kind="inference", onnx_path=Path(out_path), param_names=tuple(names), param_shapes=shapes,

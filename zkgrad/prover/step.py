@@ -20,7 +20,7 @@ import numpy as np
 from .. import fsio
 from ..circuits import engine
 from ..circuits.checkpoint import Checkpoint
-from ..circuits.float_graph import float_graph
+from ..circuits.float_graph import graph_step
 from ..circuits.model_circuits import ModelCircuits
 from ..circuits.quant import dequantize, quantize
 from ..circuits.spec import ModelSpec
@@ -107,9 +107,9 @@ def fidelity(step_graph: Path, spec: ModelSpec, before: Checkpoint, x: np.ndarra
     onnxruntime from the same start on the same (quantized) batch."""
     xq = dequantize(quantize(x, spec.scale), spec.scale)
     yq = dequantize(quantize(y, spec.scale), spec.scale)
-    *new_state, loss = float_graph(step_graph).run(*before.float_state(), xq, yq)
+    new_state, loss = graph_step(step_graph, before.float_state(), xq, yq)
     diff = max(float(np.max(np.abs(p - n))) for p, n in zip(after.float_state(), new_state))
-    return {"float_loss": float(np.asarray(loss).reshape(-1)[0]), "max_abs_param_diff": diff}
+    return {"float_loss": loss, "max_abs_param_diff": diff}
 
 
 def prove_pending(circuits: ModelCircuits, pending: PendingStep, *, reporter: Reporter | None = None) -> StepProof:

@@ -10,7 +10,7 @@ import torch
 from torch.func import functional_call
 
 from ..circuits.checkpoint import Checkpoint
-from ..circuits.float_graph import float_graph
+from ..circuits.float_graph import graph_step
 from ..circuits.spec import ModelSpec
 from ..data import Dataset, batch
 
@@ -19,13 +19,12 @@ def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset
                seed: int) -> tuple[list[float], list[np.ndarray]]:
     """Losses of ``steps`` float32 steps of the step graph (the ONNX file the step circuit proves,
     run by onnxruntime) from ``start`` on the batches the proven run uses, and the final state."""
-    graph = float_graph(step_graph)
     state = [np.asarray(v, dtype=np.float32) for v in start.float_state()]
     losses = []
     for t in range(steps):
         x, y = batch(ds, spec.batch_size, t, seed)
-        *state, loss = graph.run(*state, x, y)
-        losses.append(float(np.asarray(loss).reshape(-1)[0]))
+        state, loss = graph_step(step_graph, state, x, y)
+        losses.append(loss)
     return losses, state
 
 
