@@ -24,7 +24,7 @@ How the numbers are taken:
 - Times are medians over the repetitions given in each section's command; a single repetition
   is a single sample.
 - Verification gas: the verifier is deployed on a private anvil (default limits) the way zkgrad
-  deploys it (`zkgrad.chain.verifier.deploy_verifier`): one contract when it fits the EIP-170
+  deploys it (`zkgrad.chain.deployments.deploy_verifier`): one contract when it fits the EIP-170
   limit of 24,576 bytes, else ezkl's reusable verifier plus a `VkaVerifier` adapter holding the
   circuit's verifying-key artifact. Gas is `eth_estimateGas` of `verifyProof(bytes,uint256[])` on
   that address, for the zkgrad proof and for the plain-ezkl proof of the same circuit.

@@ -125,7 +125,7 @@ def _gas(circuit: Any, proofs: dict[str, Path]) -> dict[str, Any]:
     ``verifyProof(bytes,uint256[])`` for each proof."""
     from zkgrad.chain.anvil import anvil_node
     from zkgrad.chain.client import connect
-    from zkgrad.chain.verifier import deploy_verifier, verify_onchain
+    from zkgrad.chain.deployments import deploy_verifier, verify_onchain
     from zkgrad.prover.proof import Proof
 
     v = circuit.verifier()

@@ -56,12 +56,13 @@ def tiny_circuit(tmp_path_factory: pytest.TempPathFactory, tiny_model, zkgrad_ho
     """(folder, Circuit) for a 4-8-3 MLP with public input and output, on a dev SRS."""
     from zkgrad.circuits.compile import compile_model
     from zkgrad.circuits.export import export_module, sample_json
+    from zkgrad.verifier.solidity import build_verifier
 
     net, x = tiny_model
     d = tmp_path_factory.mktemp("tiny")
     export_module(net, x, d / "net.onnx")
     (d / "input.json").write_text(__import__("json").dumps(sample_json(x)))
-    circuit, reused = compile_model(d / "net.onnx", d / "input.json", out=d / "circuit")
+    circuit, reused = compile_model(d / "net.onnx", d / "input.json", out=d / "circuit", verifier=build_verifier)
     assert not reused
     return d, circuit
 

@@ -1,12 +1,15 @@
-"""Test helpers: tampering with proofs, running the CLI."""
+"""Test helpers: tampering with proofs, running the CLI, compiling the test-only contracts."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from zkgrad import contracts
 from zkgrad.layout import FIELD_MODULUS
+from zkgrad.toolchain import SOLC_VERSION, CompiledContract, find_solc
 
 
 def flip_proof_byte(src: Path, dst: Path, index: int = 100) -> Path:
@@ -69,10 +72,29 @@ def copy_workspace(ws: Any, dest: Path) -> Any:
 
 def assert_tampered_refused_onchain(w3: Any, address: str, proof: Path, tmp_path: Path) -> None:
     """A flipped proof byte and a changed public value are each refused by the verifier at ``address``."""
-    from zkgrad.chain.verifier import verify_onchain
+    from zkgrad.chain.deployments import verify_onchain
     from zkgrad.prover.proof import Proof
 
     for i, tamper in enumerate((flip_proof_byte, change_instance)):
         bad = Proof.load(tamper(proof, tmp_path / f"bad{i}.json"))
         refused, _ = verify_onchain(w3, address, bad)
         assert not refused, tamper.__name__
+
+
+def compile_test_contracts(cache: Any = None) -> dict[str, CompiledContract]:
+    """The test-only contracts (tests/contracts/) and the shipped ones they import, compiled with
+    the shipped settings; kept in pytest's cache (``cache``) by a hash of every source."""
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted([*(root / "tests" / "contracts").glob("*.sol"), *contracts.sources_dir().glob("*.sol")])
+    digest = hashlib.sha256(f"{SOLC_VERSION} {contracts.OPTIMIZE_RUNS} {contracts.VIA_IR}".encode())
+    for p in paths:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes())
+    key = f"zkgrad/test-contracts/{digest.hexdigest()[:16]}"
+    if cache is not None and (hit := cache.get(key, None)):
+        return {n: CompiledContract(n, c["abi"], bytes.fromhex(c["bytecode"]), c["runtime_size"]) for n, c in hit.items()}
+    # the common folder of all the files is the repository: imports resolve from there
+    out = find_solc().compile(paths, optimize_runs=contracts.OPTIMIZE_RUNS, via_ir=contracts.VIA_IR)
+    if cache is not None:
+        cache.set(key, {n: {"abi": c.abi, "bytecode": c.bytecode.hex(), "runtime_size": c.runtime_size}
+                        for n, c in out.items()})
+    return out

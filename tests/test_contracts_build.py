@@ -1,43 +1,62 @@
-"""contracts.py: the project's Solidity sources compile, and the build cache is keyed by them."""
+"""zkgrad/contracts: the shipped build is what the pinned solc makes of the shipped sources, and
+using it needs no compiler."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from zkgrad.chain import contracts
-from zkgrad.errors import MissingFileError
+from zkgrad import contracts, toolchain
+from zkgrad.contracts import build
+from zkgrad.errors import ToolchainError
 from zkgrad.toolchain import EIP170_LIMIT
 
 
-def test_registry_compiles_under_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZKGRAD_CACHE", str(tmp_path))
-    monkeypatch.setattr(contracts, "_memory", {})
-    registry = contracts.compile_registry()
-    assert registry.name == "ZkgradRegistry" and 0 < registry.runtime_size < EIP170_LIMIT
-    assert len(list((tmp_path / "solc").glob("*.json"))) == 1
-    # a second compile is served from disk without a compiler
-    monkeypatch.setattr(contracts, "_memory", {})
-    monkeypatch.setattr(contracts, "find_solc", lambda: pytest.fail("compiled again"))
-    assert contracts.compile_registry() == registry
+def test_rebuilding_gives_the_shipped_build_byte_for_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from a copy elsewhere: neither the checkout's location nor a forgotten rebuild hides."""
+    copy = tmp_path / "sources"
+    copy.mkdir()
+    for source in contracts.sources_dir().glob("*.sol"):
+        shutil.copyfile(source, copy / source.name)
+    monkeypatch.setattr(build, "sources_dir", lambda: copy)
+    assert toolchain.find_solc().pinned
+    assert build.build() == contracts.build_file().read_text(), "run: python -m zkgrad.contracts.build"
 
 
-def test_an_edited_source_gets_a_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    src = tmp_path / "contracts"
-    src.mkdir()
-    (src / "IVerifier.sol").write_text((contracts.contracts_dir() / "IVerifier.sol").read_text())
-    monkeypatch.setattr(contracts, "contracts_dir", lambda: src)
-    monkeypatch.setenv("ZKGRAD_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(contracts, "_memory", {})
-    body = (
-        "// SPDX-License-Identifier: Apache-2.0\npragma solidity ^0.8.20;\n"
-        "contract C { function f() external pure returns (uint256) { return %d; } }\n"
-    )
-    (src / "C.sol").write_text(body % 1)
-    first = contracts.compile_contracts(["C.sol"])["C"]
-    (src / "C.sol").write_text(body % 2)
-    second = contracts.compile_contracts(["C.sol"])["C"]
-    assert first.bytecode != second.bytecode
-    with pytest.raises(MissingFileError):
-        contracts.compile_contracts(["Missing.sol"])
+def test_the_build_records_the_sources_it_was_made_from() -> None:
+    """A cheap check of the same (no compiler): each source's sha256 is the one built."""
+    doc = json.loads(contracts.build_file().read_text())
+    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in contracts.sources_dir().glob("*.sol")}
+    assert doc["sources"] == sources
+    assert doc["solc"] == toolchain.SOLC_VERSION
+    assert doc["settings"] == {"optimizer_runs": contracts.OPTIMIZE_RUNS, "via_ir": contracts.VIA_IR}
+
+
+def test_shipped_contracts_load_without_a_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("ZKGRAD_TOOLS", str(tmp_path))
+    monkeypatch.delenv("ZKGRAD_SOLC", raising=False)
+    with pytest.raises(ToolchainError):
+        toolchain.find_solc()
+    registry = contracts.shipped(contracts.REGISTRY)
+    adapter = contracts.shipped(contracts.ADAPTER)
+    assert 0 < registry.runtime_size < EIP170_LIMIT and 0 < adapter.runtime_size < EIP170_LIMIT
+    assert registry.bytecode[:1] == b"\x60" and any(e.get("name") == "submitUpdate" for e in registry.abi)
+    with pytest.raises(ToolchainError, match="NoSuchContract"):
+        contracts.shipped("NoSuchContract")
+
+
+def test_check_mode_reports_a_stale_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    stale = tmp_path / "build.json"
+    stale.write_text("{}\n")
+    monkeypatch.setattr(build, "build_file", lambda: stale)
+    monkeypatch.setattr(build, "build", lambda: '{"contracts": {}}\n')
+    assert build.main(["--check"]) == 1
+    assert "STALE" in capsys.readouterr().out
+    assert build.main([]) == 0 and stale.read_text() == '{"contracts": {}}\n'
+    assert build.main(["--check"]) == 0

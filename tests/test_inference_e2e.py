@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from zkgrad.chain.client import connect
-from zkgrad.chain.verifier import deploy_verifier, verify_onchain
+from zkgrad.chain.deployments import deploy_verifier, verify_onchain
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module
 from zkgrad.verifier.calldata import VERIFY_SELECTOR, VERIFY_SIGNATURE
@@ -109,7 +109,7 @@ def test_recorded_address_holding_other_code_is_not_trusted(compiled, anvil, tmp
     holds other code (here: a registry) is neither used to verify nor reused on deploy."""
     import shutil
 
-    from zkgrad.chain.verifier import recorded_verifier
+    from zkgrad.chain.deployments import recorded_verifier
     from zkgrad.circuits.artifacts import Circuit
     from zkgrad.errors import DeploymentError
     from zkgrad.train.onchain import ensure_registry

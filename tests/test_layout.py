@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from zkgrad.chain.anvil import ChainInfo
 from zkgrad.chain.client import call, connect, contract_at
-from zkgrad.chain.contracts import compile_registry
+from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit, felt
 
@@ -23,7 +23,7 @@ SHAPES = [(p, k) for p in (1, 2, 3, 4, 5, 8, 13, 32, 100) for k in (1, 2, 3, 10,
 @pytest.fixture(scope="module")
 def registry(anvil: ChainInfo) -> Any:
     w3 = connect(anvil.rpc_url)
-    return contract_at(w3, deploy_registry(w3), compile_registry().abi)
+    return contract_at(w3, deploy_registry(w3), shipped(REGISTRY).abi)
 
 
 @pytest.mark.chain
@@ -84,7 +84,7 @@ def _selector(signature: str) -> str:
 
 def test_interface_is_pinned() -> None:
     """Changing any of these breaks every other client of the registry: change them on purpose."""
-    abi = compile_registry().abi
+    abi = shipped(REGISTRY).abi
     functions = {
         f"{e['name']}({','.join(i['type'] for i in e['inputs'])})" for e in abi if e["type"] == "function"
     }

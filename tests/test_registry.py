@@ -1,6 +1,6 @@
 """ZkgradRegistry on a real anvil: the contract's own rules, through zkgrad.chain.registry.
 
-The verifiers here are test-only contracts (contracts/test/TestVerifiers.sol): AcceptingVerifier
+The verifiers here are test-only contracts (tests/contracts/TestVerifiers.sol): AcceptingVerifier
 accepts exactly the one proof a test registered for a list of instances, RevertingVerifier
 reverts on everything. They isolate the registry's logic (heads, replays, layout, bounty) from
 proving. The end-to-end tests with real ezkl proofs and verifiers live in
@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from zkgrad.chain.client import call, contract_at, deploy, dev_account, transact
-from zkgrad.chain.contracts import compile_test_contracts
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.errors import TransactionRevertedError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
+
+from .helpers import compile_test_contracts
 
 pytestmark = pytest.mark.chain
 
@@ -76,8 +77,8 @@ def refused(error: str, fn: Any, *args: Any, **kwargs: Any) -> TransactionRevert
 
 
 @pytest.fixture(scope="module")
-def compiled() -> dict[str, Any]:
-    return compile_test_contracts()
+def compiled(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return compile_test_contracts(request.config.cache)
 
 
 def _deploy_at(w3: Web3, compiled: dict[str, Any], name: str, *args: Any) -> Any:

@@ -14,7 +14,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from zkgrad.chain.client import deploy
-from zkgrad.chain.verifier import compiled_adapter, compiled_verifier, deploy_verifier, verify_onchain
+from zkgrad.chain.deployments import compiled_adapter, compiled_verifier, deploy_verifier, verify_onchain
 from zkgrad.circuits.artifacts import Circuit
 from zkgrad.errors import DeploymentError
 from zkgrad.toolchain import EIP170_LIMIT
@@ -37,8 +37,7 @@ def _reusable_copy(circuit: Circuit, dest: Path, **kw: Any) -> tuple[Circuit, di
     for p in (circuit.manifest_path, circuit.settings, circuit.vk):
         shutil.copyfile(p, dest / p.name)
     copy = Circuit(dest)
-    summary = build_verifier(vk=copy.vk, settings=copy.settings, srs=circuit.srs, sol=copy.verifier_sol,
-                             out=copy.verifier_json, **kw)
+    summary = build_verifier(copy, circuit.srs, **kw)
     return copy, summary
 
 

@@ -27,9 +27,10 @@ contract Tiny {
 """
 
 
-def _fake(path: Path) -> Path:
+def _fake(path: Path, version: str = toolchain.SOLC_VERSION) -> Path:
+    """An executable that answers ``--version`` like solc of ``version``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\necho fake\n")
+    path.write_text(f"#!/bin/sh\necho {version}+commit.00000000.fake\n")
     path.chmod(0o755)
     return path
 
@@ -58,6 +59,25 @@ def test_solc_lookup_order(isolated: dict[str, Path], monkeypatch: pytest.Monkey
     explicit = _fake(isolated["tmp"] / "my" / "solc")
     monkeypatch.setenv("ZKGRAD_SOLC", str(explicit))
     assert find_solc() == toolchain.Solc(explicit, "native")  # the setting beats everything
+
+
+def test_solc_of_another_version_on_path_is_passed_over(isolated: dict[str, Path]) -> None:
+    _fake(isolated["bin"] / "solc", "0.8.30")
+    with pytest.raises(ToolchainError) as info:
+        find_solc()
+    assert str(info.value).count("\n") == 0
+    assert "solc 0.8.30" in info.value.message and f"pinned to solc {toolchain.SOLC_VERSION}" in info.value.message
+    assert info.value.hint is not None and "scripts/bootstrap" in info.value.hint
+    pinned = _fake(isolated["bin"] / "solcjs")
+    assert find_solc() == toolchain.Solc(pinned, "js")  # the pinned one further down the list wins
+
+
+def test_explicit_solc_of_another_version_is_refused(isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake(isolated["bin"] / "solc")  # a pinned one on PATH does not override the explicit setting
+    monkeypatch.setenv("ZKGRAD_SOLC", str(_fake(isolated["tmp"] / "old" / "solc", "0.8.19")))
+    with pytest.raises(ToolchainError, match=r"is solc 0\.8\.19, but zkgrad is pinned") as info:
+        find_solc()
+    assert info.value.hint is not None and "ZKGRAD_SOLC" in info.value.hint
 
 
 def test_anvil_lookup_order(isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

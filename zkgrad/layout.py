@@ -1,6 +1,6 @@
 """The public-instance layout: the one definition of what each public value of a proof means.
 
-Python reads it from here; ``contracts/ZkgradRegistry.sol`` implements the same offsets in
+Python reads it from here; ``zkgrad/contracts/ZkgradRegistry.sol`` implements the same offsets in
 ``stepLayout``/``answerLayout`` and ``tests/test_layout.py`` fails if the two drift.
 
 Every tensor that enters as a committed input or leaves as a committed output is one public

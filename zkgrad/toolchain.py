@@ -3,6 +3,13 @@
 Both come from npm, pinned, into the tools folder (``$ZKGRAD_TOOLS`` or ``<repo>/.tools``);
 ``scripts/bootstrap`` installs them. Lookup order for each tool: the explicit setting
 (``ZKGRAD_SOLC`` / ``ZKGRAD_ANVIL``), then the tools folder, then PATH.
+
+solc must be the pinned version (``SOLC_VERSION``): a compiler of another version on PATH is
+passed over for the next candidate, and when none is left the lookup is refused with one line
+naming the version found and the pin. An explicit ``ZKGRAD_SOLC`` of another version is refused
+outright. Only building contracts needs solc: the project's own contracts ship compiled
+(``zkgrad/contracts/build.json``), and ezkl's verifier of a circuit is compiled once, at
+``zkgrad compile``.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,13 +90,15 @@ class Solc:
     path: Path
     kind: Literal["native", "js"] = field(default="native")
 
-    @cached_property
+    @property
     def version(self) -> str:
-        out = self._run(["--version"], stdin=None)
-        match = re.search(r"\d+\.\d+\.\d+\S*", out)
-        if not match:
-            raise ToolchainError(f"cannot read the version of {self.path}", hint=INSTALL_HINT)
-        return match.group(0)
+        """The full version, e.g. ``0.8.28+commit.7893614a.Emscripten.clang``."""
+        st = self.path.stat()
+        return _version(self, st.st_size, st.st_mtime_ns)
+
+    @property
+    def pinned(self) -> bool:
+        return self.version.split("+")[0] == SOLC_VERSION
 
     def compile(
         self,
@@ -167,6 +176,15 @@ class Solc:
         return stdout
 
 
+@cache
+def _version(solc: Solc, size: int, mtime_ns: int) -> str:  # keyed by the file: a replaced binary is asked again
+    out = solc._run(["--version"], stdin=None)
+    match = re.search(r"\d+\.\d+\.\d+\S*", out)
+    if not match:
+        raise ToolchainError(f"cannot read the version of {solc.path}", hint=INSTALL_HINT, path=str(solc.path))
+    return match.group(0)
+
+
 def _parse_json_output(stdout: str, path: Path) -> dict[str, Any]:
     # solc-js prints a note ("Cannot retry compilation with SMT ...") before the JSON.
     start = stdout.find("{")
@@ -204,19 +222,30 @@ def _collect(contracts: dict[str, dict[str, Any]]) -> dict[str, CompiledContract
 
 
 def find_solc() -> Solc:
-    """ZKGRAD_SOLC, then the tools folder's solcjs, then ``solc`` and ``solcjs`` on PATH."""
+    """The pinned solc: ZKGRAD_SOLC, else the first of the tools folder's solcjs, ``solc`` and
+    ``solcjs`` on PATH that is ``SOLC_VERSION``."""
     explicit = _explicit("ZKGRAD_SOLC")
     if explicit:
         is_js = "solcjs" in explicit.name or explicit.suffix == ".js"
-        return Solc(explicit, "js" if is_js else "native")
-    local = _executable(tools_dir() / "node_modules" / ".bin" / "solcjs")
-    if local:
-        return Solc(local, "js")
+        return _pinned([Solc(explicit, "js" if is_js else "native")], "ZKGRAD_SOLC")
+    found = [Solc(p, "js") for p in [_executable(tools_dir() / "node_modules" / ".bin" / "solcjs")] if p]
     for name, kind in (("solc", "native"), ("solcjs", "js")):
-        found = shutil.which(name)
-        if found:
-            return Solc(Path(found), kind)  # type: ignore[arg-type]
-    raise ToolchainError("no Solidity compiler found (solc or solcjs)", hint=INSTALL_HINT)
+        on_path = shutil.which(name)
+        if on_path:
+            found.append(Solc(Path(on_path), kind))  # type: ignore[arg-type]
+    if not found:
+        raise ToolchainError("no Solidity compiler found (solc or solcjs)", hint=INSTALL_HINT)
+    return _pinned(found, "")
+
+
+def _pinned(candidates: list[Solc], setting: str) -> Solc:
+    for solc in candidates:
+        if solc.pinned:
+            return solc
+    other = candidates[0]
+    fix = f"point {setting} at a solc {SOLC_VERSION} or unset it" if setting else INSTALL_HINT
+    raise ToolchainError(f"{other.path} is solc {other.version.split('+')[0]}, but zkgrad is pinned to "
+                         f"solc {SOLC_VERSION}", hint=fix, path=str(other.path), found=other.version)
 
 
 # --- anvil ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..layout import AnswerLayout, StepLayout
 from ..progress import Reporter
 from .artifacts import Circuit
 from .checkpoint import Checkpoint
-from .compile import compile_model
+from .compile import VerifierBuilder, compile_model
 from .config import committed
 from .spec import ModelSpec
 from .training import export_inference, export_training_step
@@ -51,8 +51,10 @@ def compile_circuits(
     srs: Path | None = None,
     lookup_safety_margin: float = 2.0,
     reporter: Reporter | None = None,
+    verifier: VerifierBuilder | None = None,
 ) -> tuple[ModelCircuits, bool]:
-    """Compile (or reuse) ``out/step`` and ``out/answer``; returns (circuits, both reused)."""
+    """Compile (or reuse) ``out/step`` and ``out/answer``, each with the Solidity verifier that
+    ``verifier`` builds; returns (circuits, both reused)."""
     x, y = sample
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
@@ -61,12 +63,12 @@ def compile_circuits(
         answer_sample = genesis.answer_input(x[:1])
         n_out = int(np.prod(answer_graph.output_shapes[0]))
         step, r1 = compile_model(
-            step_graph.onnx_path, step_sample, out=out / "step", srs=srs, reporter=reporter,
+            step_graph.onnx_path, step_sample, out=out / "step", srs=srs, reporter=reporter, verifier=verifier,
             config=committed("step", spec.scale, lookup_safety_margin=lookup_safety_margin,
                              extra={"spec": spec.to_dict(), "n_state": step_graph.n_state,
                                     "n_params": step_graph.n_params, "state_names": list(step_graph.state_names)}))
         answer, r2 = compile_model(
-            answer_graph.onnx_path, answer_sample, out=out / "answer", srs=srs, reporter=reporter,
+            answer_graph.onnx_path, answer_sample, out=out / "answer", srs=srs, reporter=reporter, verifier=verifier,
             config=committed("answer", spec.scale, lookup_safety_margin=lookup_safety_margin,
                              extra={"spec": spec.to_dict(), "n_params": answer_graph.n_params, "n_outputs": n_out}))
     return ModelCircuits(spec, step, answer), r1 and r2

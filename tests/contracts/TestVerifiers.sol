@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {IVerifier} from "../IVerifier.sol";
+import {IVerifier} from "../../zkgrad/contracts/IVerifier.sol";
 
 /// @notice Test only. Accepts exactly the one proof registered for a list of instances:
 /// keccak256(proof) must equal what accept() stored under keccak256(abi.encode(instances)).

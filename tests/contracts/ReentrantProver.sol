@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {ZkgradRegistry} from "../ZkgradRegistry.sol";
+import {ZkgradRegistry} from "../../zkgrad/contracts/ZkgradRegistry.sol";
 
 /// @notice Test only. A prover contract that, when paid, tries to collect again by re-entering
 /// the registry (submitUpdate with a second valid update, or withdraw). With `propagate` its
