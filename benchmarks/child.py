@@ -51,9 +51,11 @@ def zk_compile(a: dict[str, Any]) -> dict[str, Any]:
     """``compile_model`` (settings .. setup .. verifier) with a given config."""
     from zkgrad.circuits.compile import compile_model
     from zkgrad.circuits.config import CircuitConfig
+    from zkgrad.verifier.solidity import build_verifier
 
     (circuit, reused), secs = _timed(lambda: compile_model(a["onnx"], a["sample"], out=a["out"],
-                                                           config=CircuitConfig.from_dict(a["config"])))
+                                                           config=CircuitConfig.from_dict(a["config"]),
+                                                           verifier=build_verifier))
     return {"seconds": secs, "reused": reused, "path": str(circuit.path), "timings": circuit.manifest["timings"]}
 
 
@@ -64,11 +66,13 @@ def zk_compile_circuits(a: dict[str, Any]) -> dict[str, Any]:
     from zkgrad.circuits.checkpoint import Checkpoint
     from zkgrad.circuits.model_circuits import compile_circuits
     from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.verifier.solidity import build_verifier
 
     spec = ModelSpec.from_dict(a["spec"])
     with np.load(a["batch"]) as z:
         x, y = z["x"], z["y"]
-    (mc, reused), secs = _timed(lambda: compile_circuits(spec, Checkpoint.load(a["checkpoint"]), (x, y), out=Path(a["out"])))
+    (mc, reused), secs = _timed(lambda: compile_circuits(spec, Checkpoint.load(a["checkpoint"]), (x, y), out=Path(a["out"]),
+                                                              verifier=build_verifier))
     return {"seconds": secs, "reused": reused, "step_timings": mc.step.manifest["timings"],
             "answer_timings": mc.answer.manifest["timings"]}
 

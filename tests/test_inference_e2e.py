@@ -76,11 +76,13 @@ def test_changed_model_is_recompiled(compiled, tmp_path: Path, model_and_input) 
     other = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     export_module(other, x, tmp_path / "other.onnx")
     from zkgrad.circuits.artifacts import circuit_key, sha256_file
-    from zkgrad.circuits.config import CircuitConfig
 
-    key = circuit_key(onnx_sha=sha256_file(tmp_path / "other.onnx"), sample_sha="x", config=CircuitConfig(),
-                      srs_id="dev", ezkl_version="23.0.5")
-    assert key != circuit.key
+    def key(onnx: Path) -> str:
+        return circuit_key(onnx_sha=sha256_file(onnx), sample_sha=sha256_file(circuit.sample), config=circuit.config,
+                           srs_sha=circuit.manifest["srs"]["sha256"], ezkl_version=circuit.manifest["ezkl"])
+
+    assert key(circuit.onnx) == circuit.key  # the key is made of exactly these inputs
+    assert key(tmp_path / "other.onnx") != circuit.key
 
 
 @pytest.mark.parametrize("tamper", ["flip_byte", "change_output"])

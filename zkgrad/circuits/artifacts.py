@@ -4,11 +4,18 @@
     Verifier.sol  verifier.json (abi, bytecode)  manifest.json  deployments.json
 
 ``manifest.json`` is written last and never changed: a folder with a manifest is complete.
+The Solidity verifier (``Verifier.sol``, ``verifier.json``) is built into the folder before the
+manifest by the verifier stage when the compile asks for it (``zkgrad compile`` always does).
 ``deployments.json`` records where the verifier is deployed, per chain id.
+
+The SRS a circuit was set up with is part of its identity: its sha256 enters the key and is
+checked whenever the circuit is used, so keys set up on another SRS (a regenerated development
+SRS, another ceremony file) are never mixed with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,29 +24,52 @@ from pathlib import Path
 from typing import Any
 
 from .. import fsio
-from ..errors import DeploymentError, InputError, MissingFileError, SrsError
+from ..errors import CircuitError, DeploymentError, InputError, MissingFileError, SrsError
+from ..fsio import zkgrad_home
 from .config import CircuitConfig
 
-FORMAT = 1  # bump when the folder layout or the key's inputs change
+FORMAT = 2  # bump when the folder layout or the key's inputs change (2: the SRS by sha256)
 DEV_SRS_WARNING = "development SRS: generated locally, NOT secure (its creator could forge proofs)"
+_hashed: dict[tuple[Any, ...], str] = {}
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: Path) -> str:
+    """The file's sha256, remembered (in memory and in ``$ZKGRAD_HOME/sha256.json``) by path,
+    size, inode and modification time: an SRS of gigabytes is read once, not at every use."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = [st.st_size, st.st_ino, st.st_mtime_ns]
+    memo = (str(path), *stamp)
+    if memo in _hashed:
+        return _hashed[memo]
+    table = zkgrad_home() / "sha256.json"
+    try:
+        known = dict(json.loads(table.read_text()))
+    except (OSError, ValueError, TypeError):
+        known = {}
+    entry = known.get(str(path))
+    if isinstance(entry, list) and entry[:3] == stamp:
+        digest = str(entry[3])
+    else:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        digest = h.hexdigest()
+        with contextlib.suppress(OSError):  # a read-only home only costs hashing again next time
+            fsio.write_json(table, {**known, str(path): [*stamp, digest]})
+    _hashed[memo] = digest
+    return digest
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def circuit_key(*, onnx_sha: str, sample_sha: str, config: CircuitConfig, srs_id: str, ezkl_version: str) -> str:
-    """The content address: same model bytes, sample, settings, SRS and ezkl build → same circuit."""
+def circuit_key(*, onnx_sha: str, sample_sha: str, config: CircuitConfig, srs_sha: str, ezkl_version: str) -> str:
+    """The content address: same model bytes, sample, settings, SRS (sha256) and ezkl build → same circuit."""
     parts = [f"format={FORMAT}", f"ezkl={ezkl_version}", f"onnx={onnx_sha}", f"sample={sample_sha}",
-             f"srs={srs_id}", f"config={config.canonical()}"]
+             f"srs={srs_sha}", f"config={config.canonical()}"]
     return sha256_bytes("\n".join(parts).encode())
 
 
@@ -89,31 +119,37 @@ class Circuit:
     def dev_srs(self) -> bool:
         return self.manifest["srs"]["kind"] == "dev"
 
-    @cached_property
-    def settings_data(self) -> dict[str, Any]:
-        return fsio.read_json(self.settings, "circuit settings")
-
     @property
     def srs(self) -> Path:
-        """The SRS this circuit was set up with; refuses a file that changed since."""
+        """The SRS this circuit was set up with; refuses a file whose sha256 is not the recorded one."""
         info = self.manifest["srs"]
         path = Path(info["path"])
         if not path.is_file():
-            raise SrsError(f"the SRS this circuit was set up with is missing: {path}",
-                           hint="restore it, or recompile the circuit with --srs FILE")
-        if path.stat().st_size != info.get("size", path.stat().st_size):
-            raise SrsError(f"the SRS at {path} changed since this circuit was set up",
-                           hint="restore the original file or recompile the circuit")
+            raise SrsError(f"the SRS circuit {self.path} was set up with is missing: {path}",
+                           hint="restore it, or compile the circuit again", path=str(path))
+        found = sha256_file(path)
+        if found != info.get("sha256"):
+            raise SrsError(f"the SRS at {path} is not the one circuit {self.path} was set up with "
+                           f"(sha256 {found[:12]}…, recorded {str(info.get('sha256'))[:12]}…)",
+                           hint="restore that SRS file, or compile the circuit again", path=str(path))
         return path
 
     def verifier(self) -> dict[str, Any]:
+        """verifier.json: the Solidity verifier built for this circuit."""
+        if not self.verifier_json.is_file():
+            raise CircuitError(f"circuit {self.path} was compiled without a Solidity verifier",
+                               hint="compile it with 'zkgrad compile', which builds one", path=str(self.path))
         return fsio.read_json(self.verifier_json, "compiled verifier")
 
     # per-chain deployments (mutable, separate from the immutable manifest)
     def deployments(self) -> dict[str, Any]:
         if not self.deployments_path.is_file():
             return {}
-        return json.loads(self.deployments_path.read_text())
+        d = fsio.read_json(self.deployments_path, "deployment record")
+        if not isinstance(d, dict) or not all(isinstance(r, dict) for r in d.values()):
+            raise InputError(f"{self.deployments_path} is not a deployment record (chain id -> record)",
+                             hint="restore it, or delete it and deploy again", path=str(self.deployments_path))
+        return d
 
     def record_deployment(self, chain_id: int, record: dict[str, Any]) -> None:
         d = self.deployments()
@@ -128,7 +164,7 @@ class Circuit:
         return str(rec["address"])
 
     def check_complete(self) -> None:
-        for p in (self.settings, self.compiled, self.pk, self.vk, self.verifier_json):
+        for p in (self.settings, self.compiled, self.pk, self.vk):
             if not p.is_file():
                 raise InputError(f"circuit folder {self.path} is incomplete: {p.name} is missing",
                                  hint="recompile it with 'zkgrad compile'")

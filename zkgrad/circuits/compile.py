@@ -1,8 +1,9 @@
 """ONNX model + sample input → a complete, content-addressed circuit folder.
 
 Stages: settings, calibration, compiled circuit, SRS, setup (proving and verification keys),
-Solidity verifier compiled to ABI and bytecode. The folder is built under a temporary name and
-appears only when complete; compiling the same inputs again reuses it without redoing setup.
+then, when the caller passes a builder from the verifier stage, the Solidity verifier. The folder
+is built under a temporary name and appears only when complete; compiling the same inputs again
+reuses it without redoing setup, as long as the SRS it was set up on is unchanged (by sha256).
 """
 
 from __future__ import annotations
@@ -10,21 +11,22 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import __version__, fsio
 from ..fsio import zkgrad_home
-from ..errors import CircuitError
+from ..errors import CircuitError, MissingFileError, SrsError
 from ..progress import Reporter, Timings
 from . import engine
-from .artifacts import DEV_SRS_WARNING, Circuit, circuit_key, sha256_bytes, sha256_file
+from . import srs as srs_mod
+from .artifacts import DEV_SRS_WARNING, FORMAT, Circuit, circuit_key, sha256_bytes, sha256_file
 from .config import CircuitConfig
-from .onnx_model import load_interface, normalize_sample
+from .onnx_model import OnnxInterface, load_interface, normalize_sample
 from .onnx_ops import check_onnx_ops
 
-
-def _srs_identity(srs: Path | None) -> str:
-    return "dev" if srs is None else sha256_file(srs)
+VerifierBuilder = Callable[[Circuit, Path], dict[str, Any]]
+"""Writes the Solidity verifier into a circuit folder being compiled, from its keys and the SRS at
+the path given; returns the summary the manifest records (``zkgrad.verifier.solidity.build_verifier``)."""
 
 
 def compile_model(
@@ -35,8 +37,12 @@ def compile_model(
     srs: Path | str | None = None,
     config: CircuitConfig | None = None,
     reporter: Reporter | None = None,
+    verifier: VerifierBuilder | None = None,
+    calibration: list[dict[str, Any]] | None = None,
 ) -> tuple[Circuit, bool]:
-    """Compile ``onnx_path`` into a circuit folder; returns (circuit, reused)."""
+    """Compile ``onnx_path`` into a circuit folder; returns (circuit, reused). With ``verifier``
+    the folder holds the Solidity verifier too. ``calibration``: more inputs like ``sample`` that
+    calibration measures with it (``calibration.json``), so the lookup ranges cover them all."""
     config = config or CircuitConfig()
     onnx_path = Path(onnx_path)
     iface = load_interface(onnx_path)
@@ -45,32 +51,43 @@ def compile_model(
                                    iface, what="sample input")
     srs_path = Path(srs) if srs is not None else None
     if srs_path is not None and not srs_path.is_file():
-        from ..errors import MissingFileError
         raise MissingFileError(srs_path, "SRS file", hint="pass the path of a ceremony SRS file, or omit --srs")
+    if srs_path is not None:
+        from .srs import load_srs_logrows
+
+        load_srs_logrows(srs_path)  # a malformed file is refused before any work
 
     onnx_bytes = onnx_path.read_bytes()
     sample_bytes = json.dumps(sample_data, sort_keys=True).encode()
-    key = circuit_key(onnx_sha=sha256_bytes(onnx_bytes), sample_sha=sha256_bytes(sample_bytes), config=config,
-                      srs_id=_srs_identity(srs_path), ezkl_version=engine.EZKL_VERSION)
-    target = Path(out) if out is not None else zkgrad_home() / "circuits" / key[:16]
-    if (target / "manifest.json").is_file():
+    calib_bytes = _calibration_bytes(sample_data, calibration or [], iface)
+    shas = {"onnx_sha": sha256_bytes(onnx_bytes), "sample_sha": sha256_bytes(sample_bytes + calib_bytes)}
+
+    def key_for(srs_sha: str) -> str:
+        return circuit_key(**shas, config=config, srs_sha=srs_sha, ezkl_version=engine.EZKL_VERSION)
+
+    ceremony_sha = sha256_file(srs_path) if srs_path is not None else None
+    # named before calibration picks logrows, and so before the development SRS to use is known
+    target = Path(out) if out is not None else zkgrad_home() / "circuits" / key_for(ceremony_sha or "dev")[:16]
+    if fsio.artifact_kind(target) == "circuit" and (target / "manifest.json").is_file():
         existing = Circuit(target)
-        if existing.manifest.get("key") == key:
-            existing.check_complete()
+        if _reusable(existing, key_for, ceremony_sha, with_verifier=verifier is not None):
             return existing, True
 
     timings = Timings(reporter)
-    with fsio.staged_dir(target) as tmp:
+    with fsio.staged_dir(target, "circuit") as tmp:
         c = Circuit(tmp)
         shutil.copyfile(onnx_path, c.onnx)
         fsio.write_bytes(c.sample, sample_bytes)
+        calib_path = c.path / "calibration.json" if calib_bytes else c.sample
+        if calib_bytes:
+            fsio.write_bytes(calib_path, calib_bytes)
         with timings.stage("settings"):
             engine.gen_settings(model=c.onnx, settings=c.settings, args=engine.run_args(
                 input_visibility=config.input_visibility, output_visibility=config.output_visibility,
                 param_visibility=config.param_visibility, input_scale=config.scale, param_scale=config.scale,
                 scale_rebase_multiplier=config.scale_rebase_multiplier, num_inner_cols=config.num_inner_cols))
         with timings.stage("calibrate"):
-            engine.calibrate(data=c.sample, model=c.onnx, settings=c.settings, target=config.calibration_target,
+            engine.calibrate(data=calib_path, model=c.onnx, settings=c.settings, target=config.calibration_target,
                              scales=[config.scale] if config.scale is not None else None,
                              rebase_multipliers=[config.scale_rebase_multiplier] if config.scale_rebase_multiplier else None,
                              max_logrows=config.max_logrows, lookup_safety_margin=config.lookup_safety_margin)
@@ -81,15 +98,20 @@ def compile_model(
             engine.compile_circuit(model=c.onnx, compiled=c.compiled, settings=c.settings)
         with timings.stage("srs"):
             srs_info = _resolve_srs(srs_path, logrows)
+        if ceremony_sha is not None and srs_info["sha256"] != ceremony_sha:
+            raise SrsError(f"the SRS file {srs_path} changed while the circuit was compiled",
+                           hint="compile again once the file is in place", path=str(srs_path))
         with timings.stage("setup"):
             engine.setup(compiled=c.compiled, vk=c.vk, pk=c.pk, srs=srs_info["path_obj"])
-        with timings.stage("verifier"):
-            verifier = _build_verifier(c, srs_info["path_obj"])
+        summary = None
+        if verifier is not None:
+            with timings.stage("verifier"):
+                summary = verifier(c, srs_info["path_obj"])
         manifest = {
             "zkgrad": __version__,
-            "format": 1,
+            "format": FORMAT,
             "ezkl": engine.EZKL_VERSION,
-            "key": key,
+            "key": key_for(srs_info["sha256"]),
             "kind": config.kind,
             "source": str(onnx_path),
             "onnx_sha256": sha256_bytes(onnx_bytes),
@@ -101,13 +123,22 @@ def compile_model(
             "outputs": [{"name": o.name, "shape": list(o.shape)} for o in iface.outputs],
             "num_instances": sum(_prod(s) for s in settings.get("model_instance_shapes", [])),
             "srs": {k: v for k, v in srs_info.items() if k != "path_obj"},
-            "verifier": verifier,
+            "verifier": summary,
             "timings": dict(timings),
         }
         fsio.write_json(c.manifest_path, manifest)
     if reporter and srs_info["kind"] == "dev":
         reporter.note(f"warning: {DEV_SRS_WARNING}")
     return Circuit(target), False
+
+
+def _calibration_bytes(sample: dict[str, Any], more: list[dict[str, Any]], iface: OnnxInterface) -> bytes:
+    """ezkl's form of several calibration inputs: per graph input, their values one after another."""
+    if not more:
+        return b""
+    rows = [sample] + [normalize_sample(m, iface, what="calibration sample") for m in more]
+    merged = [sum((r["input_data"][i] for r in rows), []) for i in range(len(iface.inputs))]
+    return json.dumps({"input_data": merged}, sort_keys=True).encode()
 
 
 def _prod(shape: list[int]) -> int:
@@ -128,9 +159,26 @@ def _check_scales(settings: dict[str, Any], config: CircuitConfig) -> None:
                            hint="the step cannot chain exactly; report this model to zkgrad")
 
 
-def _resolve_srs(srs: Path | None, logrows: int) -> dict[str, Any]:
-    from . import srs as srs_mod
+def _reusable(existing: Circuit, key_for: Callable[[str], str], ceremony_sha: str | None, *,
+              with_verifier: bool) -> bool:
+    """Whether a folder compiled before from the same inputs can serve as is: set up on the SRS
+    asked for (the ceremony file given, else a development SRS), that SRS unchanged since, and
+    holding a verifier if one is wanted."""
+    recorded = existing.manifest.get("srs", {})
+    srs_sha = ceremony_sha or (recorded.get("sha256") if recorded.get("kind") == "dev" else None)
+    if srs_sha is None or existing.manifest.get("key") != key_for(srs_sha):
+        return False
+    try:
+        existing.srs  # noqa: B018 - refuses an SRS file whose sha256 changed (a regenerated dev SRS)
+    except SrsError:
+        return False
+    if with_verifier and not existing.verifier_json.is_file():
+        return False
+    existing.check_complete()
+    return True
 
+
+def _resolve_srs(srs: Path | None, logrows: int) -> dict[str, Any]:
     if srs is None:
         info = srs_mod.dev_srs(logrows)
         warning: str | None = DEV_SRS_WARNING
@@ -140,11 +188,3 @@ def _resolve_srs(srs: Path | None, logrows: int) -> dict[str, Any]:
     return {"kind": info.kind, "path": str(Path(info.path).resolve()), "path_obj": Path(info.path),
             "sha256": info.sha256, "logrows": info.logrows, "size": Path(info.path).stat().st_size,
             "warning": warning}
-
-
-def _build_verifier(c: Circuit, srs: Path) -> dict[str, Any]:
-    from ..verifier.solidity import build_verifier
-
-    return build_verifier(vk=c.vk, settings=c.settings, srs=srs, sol=c.verifier_sol, out=c.verifier_json)
-
-

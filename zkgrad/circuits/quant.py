@@ -81,12 +81,3 @@ def witness_output_ints(witness: dict[str, Any], shapes: Sequence[Sequence[int]]
     return [
         felts_to_ints(out, None if shapes is None else shapes[i]) for i, out in enumerate(outputs)
     ]
-
-
-def rescaled_to_ints(values: Iterable[str | float], scale: int) -> np.ndarray:
-    """ezkl's ``pretty_elements.rescaled_outputs`` (decimal strings) back to exact integers at ``scale``.
-
-    The rescaled floats are ``q / 2**scale`` printed in decimal; at the scales used here they are
-    exact, and re-quantizing recovers ``q``. Prefer ``witness_output_ints`` when the raw felts exist.
-    """
-    return quantize(np.asarray([float(v) for v in values]), scale)

@@ -58,6 +58,7 @@ from py_ecc import optimized_bn128 as bn
 from ..errors import SrsError
 from ..fsio import zkgrad_home
 from . import engine
+from .artifacts import sha256_file
 
 HEADER_BYTES = 4
 G1_BYTES = 64
@@ -120,14 +121,6 @@ def _srs_home() -> Path:
     return zkgrad_home() / "srs"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def dev_srs(logrows: int, cache_dir: Path | None = None) -> SrsInfo:
     """A development SRS with ``2**logrows`` points, cached as ``dev-k{logrows}.srs``.
 
@@ -151,7 +144,7 @@ def dev_srs(logrows: int, cache_dir: Path | None = None) -> SrsInfo:
             os.replace(tmp, path)  # atomic: concurrent callers each rename a complete file
         finally:
             tmp.unlink(missing_ok=True)
-    return SrsInfo(path=path, logrows=logrows, sha256=_sha256_file(path), kind="dev")
+    return SrsInfo(path=path, logrows=logrows, sha256=sha256_file(path), kind="dev")
 
 
 # --- decoding ----------------------------------------------------------------------------

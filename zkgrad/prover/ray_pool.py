@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import fsio
-from ..circuits.artifacts import Circuit, sha256_bytes, sha256_file
+from ..circuits.artifacts import Circuit, sha256_bytes
 from ..fsio import zkgrad_home
 from ..errors import BackendUnavailableError, CircuitError, InputError, ProverError
 from .pool import JobFailure, JobResult, ProveJob, ProvingPool, run_job_safely, unwrap
@@ -62,12 +62,8 @@ def make_bundle(circuit: Circuit, put: Callable[[bytes], Any]) -> Bundle:
         if path.is_file():
             data = path.read_bytes()
             files.append(ShippedFile(name, sha256_bytes(data), len(data), put(data)))
-    srs_path = circuit.srs
-    srs_sha = str(circuit.manifest["srs"].get("sha256") or sha256_file(srs_path))
-    srs_data = srs_path.read_bytes()
-    if sha256_bytes(srs_data) != srs_sha:
-        raise CircuitError(f"the SRS at {srs_path} does not match the sha256 in circuit {circuit.key[:16]}'s manifest",
-                           hint="restore the original SRS file or recompile the circuit", path=str(srs_path))
+    srs_data = circuit.srs.read_bytes()  # circuit.srs refuses a file whose sha256 is not the recorded one
+    srs_sha = str(circuit.manifest["srs"]["sha256"])  # the worker checks the bytes it gets against it
     return Bundle(circuit.key, tuple(files), ShippedFile("srs", srs_sha, len(srs_data), put(srs_data)))
 
 
@@ -118,7 +114,7 @@ def materialize(bundle: Bundle, get: Callable[[Any], bytes], root: Path | None =
         srs_path = root / "srs" / f"{bundle.srs.sha256}.srs"
         if not (srs_path.is_file() and srs_path.stat().st_size == bundle.srs.size):
             fsio.write_bytes(srs_path, _fetch(bundle.srs, get))
-        with fsio.staged_dir(folder) as tmp:
+        with fsio.staged_dir(folder, "circuit") as tmp:
             for item in bundle.files:
                 data = _fetch(item, get)
                 if item.name == "manifest.json":  # point the manifest at this node's copy of the SRS
