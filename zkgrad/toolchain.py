@@ -228,7 +228,8 @@ def find_solc() -> Solc:
     if explicit:
         is_js = "solcjs" in explicit.name or explicit.suffix == ".js"
         return _pinned([Solc(explicit, "js" if is_js else "native")], "ZKGRAD_SOLC")
-    found = [Solc(p, "js") for p in [_executable(tools_dir() / "node_modules" / ".bin" / "solcjs")] if p]
+    local = _executable(tools_dir() / "node_modules" / ".bin" / "solcjs")
+    found = [Solc(local, "js")] if local else []
     for name, kind in (("solc", "native"), ("solcjs", "js")):
         on_path = shutil.which(name)
         if on_path:
