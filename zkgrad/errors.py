@@ -45,12 +45,17 @@ class CircuitError(ZkgradError):
 
 
 class UnsupportedOperatorError(CircuitError):
-    def __init__(self, operator: str, *, path: Path | str | None = None, detail: str = "") -> None:
+    """A node whose operator ezkl cannot compile; ``hint`` is the workaround for that operator."""
+
+    def __init__(self, operator: str, *, node: str | None = None, path: Path | str | None = None,
+                 detail: str = "", hint: str | None = None) -> None:
         super().__init__(
-            f"ONNX operator '{operator}' cannot be compiled into a circuit"
+            (f"ONNX node '{node}' (operator '{operator}')" if node is not None else f"ONNX operator '{operator}'")
+            + " cannot be compiled into a circuit by ezkl"
             + (f" ({detail})" if detail else ""),
-            hint="replace it in the model with supported operations",
+            hint=hint or "replace it in the model with supported operations (docs/OPERATORS.md)",
             operator=operator,
+            node=node,
             path=str(path) if path else None,
         )
         self.operator = operator
