@@ -14,7 +14,7 @@ from zkgrad.circuits.artifacts import Circuit, sha256_file
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module, sample_json
 from zkgrad.circuits.srs import dev_srs
-from zkgrad.errors import SrsError
+from zkgrad.errors import CircuitError, SrsError
 from zkgrad.prover.prove import prove
 
 from .helpers import run_cli
@@ -50,6 +50,10 @@ def test_a_changed_srs_is_refused_and_never_reused(tmp_path: Path, monkeypatch: 
     first_key, srs_path = first.key, Path(first.manifest["srs"]["path"])
     assert first.manifest["srs"]["sha256"] == sha256_file(srs_path)
     assert compile_model(tmp_path / "net.onnx", sample, out=folder)[1]  # unchanged SRS: reused
+    # compiled without the verifier stage's builder: keys only, and deploying says how to get one
+    assert not first.verifier_json.exists() and first.manifest["verifier"] is None
+    with pytest.raises(CircuitError, match="compiled without a Solidity verifier"):
+        first.verifier()
 
     # the development SRS is generated again: same logrows and size, another tau
     old_sha = sha256_file(srs_path)
