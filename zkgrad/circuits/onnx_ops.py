@@ -75,7 +75,7 @@ SUPPORTED_OPS: frozenset[str] = TRACT_OPS - NO_CIRCUIT.keys()
 UNTRANSLATED_HINTS: dict[str, str] = {
     "Gelu": "export with opset 18 (zkgrad's default): Gelu exists from opset 20, earlier opsets write it with Erf",
     "Mish": "export with dynamo=False (as zkgrad export does), which writes Mish as x * tanh(softplus(x))",
-    "GroupNormalization": "export with dynamo=False or the dynamo exporter, which write it as InstanceNormalization",
+    "GroupNormalization": "export from PyTorch: both its exporters write group norm as InstanceNormalization",
     "Loop": "unroll the loop: a Python for-loop over a fixed range exports as plain nodes",
     "Bernoulli": _RANDOM,
 }
