@@ -3,6 +3,8 @@ and seeded batches."""
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,29 +57,79 @@ def load(path: Path | str, num_classes: int | None = None) -> Dataset:
     if not path.is_file():
         raise MissingFileError(path, "data file")
     if path.suffix == ".npz":
-        with np.load(path) as z:
-            if "x" not in z or "y" not in z:
-                raise InputError(f"{path} must hold arrays 'x' and 'y' (has {', '.join(z.files)})",
-                                 hint="np.savez(path, x=..., y=...)")
-            x, y = np.asarray(z["x"], dtype=np.float64), np.asarray(z["y"])
+        x, y = _read_npz(path)
     elif path.suffix == ".csv":
-        try:
-            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-        except ValueError as e:
-            raise InputError(f"{path} is not a numeric csv: {e}", hint="numbers only, label in the last column") from e
-        x, y = arr[:, :-1], arr[:, -1]
+        x, y = _read_csv(path)
     else:
         raise InputError(f"unsupported data file {path}", hint="use .npz (x, y) or .csv (label last)")
-    if len(x) != len(y) or len(x) == 0:
+    if x.ndim == 0 or y.ndim == 0 or len(x) == 0:
+        raise InputError(f"{path} holds no samples", hint="x and y need one row per sample")
+    if len(x) != len(y):
         raise InputError(f"{path}: {len(x)} samples but {len(y)} labels", hint="x and y need the same length")
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"{path} contains NaN or infinity")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InputError(f"{path} contains NaN or infinity", hint="use finite numbers only")
     if y.ndim == 1 and num_classes is not None:
         labels = y.astype(np.int64)
         if not np.array_equal(labels, y) or labels.min() < 0 or labels.max() >= num_classes:
-            raise InputError(f"{path}: labels must be integers in 0..{num_classes - 1}")
+            raise InputError(f"{path}: labels must be integers in 0..{num_classes - 1}",
+                             hint="one class index per sample (cross_entropy)")
         return Dataset(x, labels, num_classes)
     return Dataset(x, y.astype(np.float64), None)
+
+
+def load_sample(path: Path | str) -> np.ndarray:
+    """One input sample: ``{"input_data": [[...]]}`` (its first tensor) or a ``.npz`` with ``x``."""
+    from .fsio import read_json
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise MissingFileError(path, "input")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                x = np.asarray(z["x"], dtype=np.float64)
+        except (KeyError, OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+            raise InputError(f"{path} is not an .npz with a numeric array x",
+                             hint="write it with np.savez(path, x=...)") from None
+    else:
+        doc = read_json(path, "input")
+        tensors = doc.get("input_data") if isinstance(doc, dict) else None
+        try:
+            x = np.asarray(tensors[0], dtype=np.float64)  # type: ignore[index]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise InputError(f"input {path} is not ezkl's format with one numeric sample",
+                             hint='write {"input_data": [[x0, x1, ...]]}') from None
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise InputError(f"input {path} holds no values, or NaN or infinity", hint="give one sample of finite numbers")
+    return x
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z or "y" not in z:
+                raise InputError(f"{path} must hold arrays 'x' and 'y' (has {', '.join(z.files) or 'none'})",
+                                 hint="np.savez(path, x=..., y=...)")
+            return np.asarray(z["x"], dtype=np.float64), np.asarray(z["y"], dtype=np.float64)
+    except InputError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+        raise InputError(f"{path} is not an .npz of numeric arrays x and y",
+                         hint="write it with np.savez(path, x=..., y=...), numbers only") from None
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns about an empty file: refused below
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{path} is not a numeric csv: {str(e).split(';')[0]}",
+                         hint="numbers only, label in the last column") from None
+    if arr.size and arr.shape[1] < 2:
+        raise InputError(f"{path} has one column: features and a label are needed",
+                         hint="one row per sample, features then the label, comma separated")
+    return arr[:, :-1], arr[:, -1]
 
 
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:

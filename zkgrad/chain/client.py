@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from eth_abi.exceptions import DecodingError
@@ -66,14 +68,34 @@ class Deployed:
 
 
 # --- connection -------------------------------------------------------------------------
+def check_rpc_url(rpc_url: str) -> str:
+    """``rpc_url`` if it is an http(s) URL with a host, else InputError (zkgrad talks HTTP only)."""
+    try:
+        parts = urlsplit(rpc_url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in rpc_url
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InputError(f"RPC URL '{rpc_url}' is not an http(s) URL of a node",
+                         hint="pass e.g. --rpc http://127.0.0.1:8545", rpc=rpc_url)
+    return rpc_url
+
+
 def connect(rpc_url: str, timeout: float = 10) -> Web3:
     """A Web3 over HTTP whose node has answered ``eth_chainId``."""
     provider = Web3.HTTPProvider(
-        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        check_rpc_url(rpc_url), request_kwargs={"timeout": timeout}, exception_retry_configuration=None
     )
     w3 = Web3(provider)
-    with _translated(w3):
-        w3.eth.chain_id  # noqa: B018 - the probe
+    try:
+        chain_id(w3)
+    except (RpcUnreachableError, InputError):
+        raise
+    except (ChainError, ValueError) as exc:  # ValueError: a body web3 cannot parse as JSON-RPC
+        text = exc.message if isinstance(exc, ChainError) else (str(exc).splitlines() or ["?"])[0]
+        raise ChainError(f"{rpc_url} did not answer eth_chainId: {text}",
+                         hint="is this the JSON-RPC URL of an EVM node?", rpc=rpc_url) from None
     return w3
 
 
@@ -82,14 +104,21 @@ def _rpc(w3: Web3) -> str:
 
 
 @contextlib.contextmanager
-def _translated(w3: Web3, abi: Sequence[dict[str, Any]] = ()) -> Iterator[None]:
-    """web3's and requests' errors -> zkgrad's."""
+def node_errors(w3: Web3, abi: Sequence[dict[str, Any]] = ()) -> Iterator[None]:
+    """web3's and requests' errors -> zkgrad's, for any request to the node in the block."""
     try:
         yield
     except ContractLogicError as exc:
         raise _reverted(exc.data, abi, exc.message) from None
     except (requests.ConnectionError, requests.Timeout, ConnectionError) as exc:
         raise RpcUnreachableError(_rpc(w3)) from exc
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise ChainError(f"{_rpc(w3)} answered HTTP {status}, not JSON-RPC",
+                         hint="check the RPC URL (and its API key)", rpc=_rpc(w3)) from None
+    except requests.RequestException as exc:
+        raise InputError(f"RPC URL '{_rpc(w3)}' cannot be used: {exc}", hint="pass e.g. --rpc http://127.0.0.1:8545",
+                         rpc=_rpc(w3)) from None
     except TimeExhausted as exc:
         raise ChainError(f"no receipt in time: {exc}", hint="is the node mining?") from None
     except Web3RPCError as exc:
@@ -97,7 +126,70 @@ def _translated(w3: Web3, abi: Sequence[dict[str, Any]] = ()) -> Iterator[None]:
         text = error.get("message", exc.message) if isinstance(error, dict) else exc.message
         raise ChainError(f"node refused: {text}", rpc=_rpc(w3)) from None
     except Web3Exception as exc:
-        raise ChainError(f"node refused: {exc}", rpc=_rpc(w3)) from None
+        text = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ChainError(f"node refused: {text[:300]}", rpc=_rpc(w3)) from None
+
+
+# --- addresses and plain reads -------------------------------------------------------------
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def checksum_address(address: Any, what: str = "address") -> str:
+    """``address`` in EIP-55 form; InputError when it is not 0x + 40 hex digits, or is mixed-case
+    with a wrong checksum (a typo)."""
+    text = address.strip() if isinstance(address, str) else ""
+    named = f"{what} '{address}'" if what else f"'{address}'"
+    if not _ADDRESS.fullmatch(text):
+        raise InputError(f"{named} is not an address", hint="use 0x followed by 40 hex digits", address=str(address))
+    checked = str(Web3.to_checksum_address(text))
+    if text[2:] not in (text[2:].lower(), text[2:].upper()) and text != checked:
+        raise InputError(f"{named} fails its EIP-55 checksum (a typo?)",
+                         hint="copy the address again, or write it all lowercase", address=text)
+    return checked
+
+
+def chain_id(w3: Web3) -> int:
+    with node_errors(w3):
+        return int(w3.eth.chain_id)
+
+
+def block_number(w3: Web3) -> int:
+    with node_errors(w3):
+        return int(w3.eth.block_number)
+
+
+def get_code(w3: Web3, address: str) -> bytes:
+    """The runtime code at ``address`` (empty when none)."""
+    target = checksum_address(address)
+    with node_errors(w3):
+        return bytes(w3.eth.get_code(target))
+
+
+def eth_call(w3: Web3, tx: dict[str, Any], block: Any = "latest", abi: Sequence[dict[str, Any]] = ()) -> bytes:
+    """``eth_call``; a revert raises TransactionRevertedError, decoded with ``abi``."""
+    with node_errors(w3, abi):
+        return bytes(w3.eth.call(tx, block))  # type: ignore[arg-type]
+
+
+def estimate_gas(w3: Web3, tx: dict[str, Any], abi: Sequence[dict[str, Any]] = ()) -> int:
+    with node_errors(w3, abi):
+        return int(w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+
+
+def get_transaction(w3: Web3, tx_hash: Any) -> Any:
+    with node_errors(w3):
+        return w3.eth.get_transaction(tx_hash)
+
+
+def get_receipt(w3: Web3, tx_hash: Any) -> Any:
+    with node_errors(w3):
+        return w3.eth.get_transaction_receipt(tx_hash)
+
+
+def get_logs(event: Any, first: int, last: int, filters: dict[str, Any] | None = None) -> list[Any]:
+    """Logs of ``event`` (a contract handle's event class) in blocks ``first..last``."""
+    with node_errors(event.w3):
+        return list(event().get_logs(from_block=first, to_block=last, argument_filters=filters or {}))
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -131,14 +223,13 @@ def _default_account(w3: Web3) -> LocalAccount:
             raise InputError(
                 f"{KEY_ENV} is not a valid private key", hint="use 0x + 64 hex digits"
             ) from None
-    with _translated(w3):
-        chain_id = int(w3.eth.chain_id)
-    if chain_id == LOCAL_CHAIN_ID:
+    cid = chain_id(w3)
+    if cid == LOCAL_CHAIN_ID:
         return dev_account(0)
     raise ChainError(
-        f"no signing key for chain {chain_id}",
+        f"no signing key for chain {cid}",
         hint=f"set {KEY_ENV} (dev keys are used only on a local anvil, chain id {LOCAL_CHAIN_ID})",
-        chain_id=chain_id,
+        chain_id=cid,
     )
 
 
@@ -219,7 +310,7 @@ def transact(w3: Web3, fn: Any, *, account: LocalAccount | None = None, value: i
     returns the receipt. Raises TransactionRevertedError on a revert, decoded."""
     abi = _abi_of(fn)
     signer = account or _default_account(w3)
-    with _translated(w3, abi):
+    with node_errors(w3, abi):
         params: dict[str, Any] = {"from": signer.address, "value": value}
         gas = fn.estimate_gas(params)  # a revert surfaces here, before anything is sent
         params |= {
@@ -254,7 +345,7 @@ def _replayed_revert(
 
 def call(fn: Any) -> Any:
     """A read-only call of a contract function, with the same revert decoding."""
-    with _translated(fn.w3, _abi_of(fn)):
+    with node_errors(fn.w3, _abi_of(fn)):
         return fn.call()
 
 
@@ -267,7 +358,7 @@ def deploy(
             f"{contract.name} has no bytecode (abstract contract or interface?)",
             contract=contract.name,
         )
-    with _translated(w3, contract.abi):
+    with node_errors(w3, contract.abi):
         factory = w3.eth.contract(abi=contract.abi, bytecode=contract.bytecode)
         constructor = factory.constructor(*args)
     try:
@@ -293,5 +384,6 @@ def deploy(
 
 def contract_at(w3: Web3, address: str, abi: Sequence[dict[str, Any]]) -> Any:
     """A web3 contract handle whose functions go to ``transact`` / ``call``."""
-    with _translated(w3, abi):
-        return w3.eth.contract(address=Web3.to_checksum_address(address), abi=list(abi))
+    target = checksum_address(address)
+    with node_errors(w3, abi):
+        return w3.eth.contract(address=target, abi=list(abi))

@@ -13,12 +13,13 @@ from typing import Any
 from web3 import Web3
 
 from ..circuits.artifacts import DEV_SRS_WARNING, Circuit
-from ..errors import DeploymentError, RpcUnreachableError
+from ..errors import DeploymentError, TransactionRevertedError
 from ..prover.proof import Proof
 from ..toolchain import CompiledContract
 from ..verifier.calldata import verify_calldata
 from ..verifier.offchain import Verdict
 from ..verifier.solidity import EIP170_LIMIT, VerifierKind
+from . import client
 from .client import LOCAL_CHAIN_ID, deploy
 
 LOCAL_CHAIN_IDS = frozenset({LOCAL_CHAIN_ID, 1337})
@@ -62,14 +63,14 @@ def deploy_verifier(
     A reusable-kind circuit gets ezkl's reusable verifier (``reusable_verifier``, else the one
     recorded for this circuit, else a new one) and a ``VkaVerifier`` adapter holding its VKA; the
     adapter's address is the circuit's verifier address."""
-    chain_id = int(w3.eth.chain_id)
+    chain_id = client.chain_id(w3)
     if circuit.dev_srs and chain_id not in LOCAL_CHAIN_IDS and not allow_dev_srs:
         raise DeploymentError(f"refusing to deploy a verifier built on a {DEV_SRS_WARNING} to chain {chain_id}",
                               hint="recompile with --srs CEREMONY_FILE, or pass --allow-dev-srs for a test network")
     v = circuit.verifier()
     kind: VerifierKind = v.get("kind", "single")
     rec = circuit.deployments().get(str(chain_id))
-    if rec and not force and rec.get("kind", "single") == kind and code_matches(w3, rec):
+    if rec and not force and rec.get("kind", "single") == kind and code_matches(w3, rec, str(circuit.deployments_path)):
         return VerifierDeployment(rec["address"], chain_id, rec["tx_hash"], rec["gas_used"], rec["block"],
                                   reused=True, kind=kind, parts=rec.get("parts", {}))
     if kind == "reusable":
@@ -95,7 +96,7 @@ def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: in
                               f"({verifier.name} from verifier.json)",
                               hint="omit reusable_verifier to deploy a new one", address=shared)
     if known and _same_code(w3, known, verifier):
-        rv = {"address": Web3.to_checksum_address(known), "reused": True, "gas_used": 0}
+        rv = {"address": client.checksum_address(known), "reused": True, "gas_used": 0}
     else:
         d = deploy(w3, verifier)
         rv = {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used, "block": d.block, "reused": False}
@@ -120,33 +121,31 @@ def _same_code(w3: Web3, address: str, contract: CompiledContract) -> bool:
     """Whether ``address`` holds exactly the code ``contract`` deploys (creation simulated by eth_call)."""
     if not _has_code(w3, address):
         return False
-    runtime = bytes(w3.eth.call({"data": contract.bytecode}))  # type: ignore[typeddict-item]
-    return bytes(w3.eth.get_code(Web3.to_checksum_address(address))) == runtime
+    return client.get_code(w3, address) == client.eth_call(w3, {"data": contract.bytecode})
 
 
 def code_hash(w3: Web3, address: str) -> str:
     """keccak256 of the code at ``address`` ("" when there is none)."""
     from eth_utils import keccak
 
-    try:
-        code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
-    except Exception as e:  # noqa: BLE001 - connection problems surface as ours
-        raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", "?"))) from e
+    code = client.get_code(w3, address)
     return "0x" + keccak(code).hex() if code else ""
 
 
-def code_matches(w3: Web3, record: dict[str, Any]) -> bool:
+def code_matches(w3: Web3, record: dict[str, Any], where: str = "a deployment record") -> bool:
     """Whether a recorded deployment is really there: local chains all share chain id 31337 and
-    forget everything on restart, so an address alone may hold another contract, or nothing."""
-    found, expected = code_hash(w3, record["address"]), record.get("code_hash")
+    forget everything on restart, so an address alone may hold another contract, or nothing.
+    ``where`` names the record's file for the error when its address is malformed."""
+    address = client.checksum_address(record.get("address"), what=f"the address in {where}")
+    found, expected = code_hash(w3, address), record.get("code_hash")
     return bool(found) and (expected is None or found == expected)
 
 
 def recorded_verifier(w3: Web3, circuit: Circuit) -> str:
     """The circuit's verifier address on this chain, checked to hold the code deployed there."""
-    chain_id = int(w3.eth.chain_id)
+    chain_id = client.chain_id(w3)
     rec = circuit.deployments().get(str(chain_id))
-    if not rec or not code_matches(w3, rec):
+    if not rec or not code_matches(w3, rec, str(circuit.deployments_path)):
         raise DeploymentError(f"the verifier of {circuit.path} is not deployed on this chain {chain_id} node"
                               + (f" (the recorded {rec['address']} holds other code: a restarted local chain?)" if rec else ""),
                               hint=f"deploy it with 'zkgrad deploy {circuit.path}' or pass --address")
@@ -154,25 +153,19 @@ def recorded_verifier(w3: Web3, circuit: Circuit) -> str:
 
 
 def _has_code(w3: Web3, address: str) -> bool:
-    try:
-        return len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0
-    except Exception as e:  # noqa: BLE001 - connection problems surface as ours
-        raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", "?"))) from e
+    return len(client.get_code(w3, address)) > 0
 
 
 def verify_onchain(w3: Web3, address: str, proof: Proof) -> tuple[Verdict, int]:
     """Call ``verifyProof`` on the deployed verifier: (verdict, gas estimate or 0)."""
-    tx: dict[str, Any] = {"to": Web3.to_checksum_address(address), "data": verify_calldata(proof)}
+    tx: dict[str, Any] = {"to": client.checksum_address(address), "data": verify_calldata(proof)}
     if not _has_code(w3, address):
-        raise DeploymentError(f"no contract at {address} on chain {w3.eth.chain_id}",
+        raise DeploymentError(f"no contract at {address} on chain {client.chain_id(w3)}",
                               hint="deploy the verifier with 'zkgrad deploy CIRCUIT_DIR'")
     try:
-        out = w3.eth.call(tx)  # type: ignore[arg-type]
-    except Exception as e:  # noqa: BLE001 - a revert is a refusal
-        msg = str(e).splitlines()[0] if str(e) else "reverted"
-        if "Connection" in type(e).__name__ or "connection" in msg.lower():
-            raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", "?"))) from e
-        return Verdict(False, f"verifier reverted: {msg}", "on-chain"), 0
+        out = client.eth_call(w3, tx)
+    except TransactionRevertedError as e:  # a revert is a refusal
+        return Verdict(False, f"verifier reverted: {e.reason}", "on-chain"), 0
     ok = len(out) >= 32 and int.from_bytes(out[:32], "big") == 1
-    gas = int(w3.eth.estimate_gas(tx)) if ok else 0  # type: ignore[arg-type]
+    gas = client.estimate_gas(w3, tx) if ok else 0
     return Verdict(ok, "" if ok else "verifier returned false", "on-chain"), gas

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,6 +32,7 @@ from .spec import ModelSpec
 
 CHECKPOINT_FORMAT = 1
 JSON_NAME = "checkpoint.json"
+_REWRITE = "a checkpoint is written by zkgrad: restore it, or use another one"
 
 
 def tensor_hash(q: np.ndarray | Sequence[int]) -> int:
@@ -102,9 +104,6 @@ class Checkpoint:
     def float_state(self) -> list[np.ndarray]:
         """The tensors as exact float64 values ``q / 2**scale`` (what to feed ezkl or torch)."""
         return [dequantize(v, self.scale) for v in self.params.values()]
-
-    def float_params(self) -> dict[str, np.ndarray]:
-        return {k: dequantize(v, self.scale) for k, v in self.params.items()}
 
     def step_input(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """ezkl input data for a step from this checkpoint: state, x, y as floats that quantize exactly."""
@@ -201,9 +200,13 @@ class Checkpoint:
         path = Path(path)
         json_path = path if path.suffix == ".json" else path / JSON_NAME
         doc = fsio.read_json(json_path, "checkpoint")
+        if not isinstance(doc, dict):
+            raise InputError(f"{json_path} is not a zkgrad checkpoint (not a JSON object)", hint=_REWRITE,
+                             path=str(json_path))
         try:
             if doc["format"] != CHECKPOINT_FORMAT:
-                raise InputError(f"checkpoint format {doc['format']} is not supported", path=str(json_path))
+                raise InputError(f"checkpoint format {doc['format']} is not supported",
+                                 hint=f"this zkgrad reads format {CHECKPOINT_FORMAT}", path=str(json_path))
             npz_path = json_path.parent / doc["state_file"]
             if not npz_path.is_file():
                 raise MissingFileError(npz_path, "checkpoint state file")
@@ -211,8 +214,7 @@ class Checkpoint:
             if hashlib.sha256(blob).hexdigest() != doc["state_sha256"]:
                 raise InputError(f"checkpoint state file {npz_path} does not match its sha256",
                                  hint="the file was modified or truncated", path=str(npz_path))
-            with np.load(io.BytesIO(blob)) as z:
-                arrays = [z[f"t{i}"] for i in range(len(doc["names"]))]
+            arrays = _state_arrays(blob, len(doc["names"]), npz_path)
             ckpt = cls(
                 version=int(doc["version"]), scale=int(doc["scale"]),
                 params=dict(zip(doc["names"], arrays)), n_params=int(doc["n_params"]),
@@ -222,14 +224,26 @@ class Checkpoint:
                 batch_commitment=bytes.fromhex(doc["batch_commitment"][2:]) if doc["batch_commitment"] else None,
                 meta=doc.get("meta") or {},
             )
-        except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, InputError):
-                raise
-            raise InputError(f"checkpoint {json_path} is malformed: {e!r}", path=str(json_path)) from e
+        except InputError:
+            raise
+        except KeyError as e:
+            raise InputError(f"checkpoint {json_path} is malformed: no {e}", hint=_REWRITE, path=str(json_path)) from None
+        except (TypeError, ValueError, AttributeError) as e:
+            why = (str(e).splitlines() or [type(e).__name__])[0]
+            raise InputError(f"checkpoint {json_path} is malformed: {why}", hint=_REWRITE, path=str(json_path)) from None
         if verify and "0x" + ckpt.commitment.hex() != doc["commitment"]:
             raise InputError(f"checkpoint {json_path}: stored commitment does not match its tensors",
                              hint="the checkpoint was tampered with", path=str(json_path))
         return ckpt
+
+
+def _state_arrays(blob: bytes, n: int, npz_path: Path) -> list[np.ndarray]:
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            return [z[f"t{i}"] for i in range(n)]
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise InputError(f"checkpoint state file {npz_path} does not hold the {n} tensors its checkpoint names",
+                         hint=_REWRITE, path=str(npz_path)) from None
 
 
 def _referenced_elsewhere(npz: Path, json_path: Path) -> bool:

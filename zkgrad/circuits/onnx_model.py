@@ -39,6 +39,9 @@ def load_interface(path: Path) -> OnnxInterface:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(path, "ONNX model")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty, not an ONNX model", hint="export it again with torch.onnx.export",
+                         path=str(path))
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types
@@ -62,8 +65,11 @@ def normalize_sample(data: Any, iface: OnnxInterface, *, what: str = "input") ->
         raise InputError(f"{what} must be a JSON object with an 'input_data' list (ezkl's format)",
                          hint='write {"input_data": [[x0, x1, ...]]}, one flat list per model input')
     tensors = data["input_data"]
-    if not isinstance(tensors, list) or len(tensors) != len(iface.inputs):
-        n = len(tensors) if isinstance(tensors, list) else 0
+    if not isinstance(tensors, list):
+        raise InputError(f"{what}'s 'input_data' is a {type(tensors).__name__}, not a list of tensors",
+                         hint='write {"input_data": [[x0, x1, ...]]}, one flat list per model input')
+    if len(tensors) != len(iface.inputs):
+        n = len(tensors)
         raise InputError(f"{what} has {n} tensors but the model takes {len(iface.inputs)} "
                          f"({', '.join(i.name for i in iface.inputs)})", hint="give one list per model input")
     flat = []

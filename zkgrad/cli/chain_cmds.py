@@ -13,7 +13,7 @@ app = typer.Typer(help="A local anvil chain on loopback (the embedded default)."
 
 
 @app.command()
-def up(port: Annotated[Optional[int], typer.Option(help="Port; default: a free one")] = None, json_: Json = False) -> None:
+def up(port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Port; default: a free one")] = None, json_: Json = False) -> None:
     """Start the local chain (or report the running one)."""
     from ..chain.anvil import LocalChain
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from .options import CircuitDir, Json, Rpc, resolve_rpc
+from .options import CircuitDir, Json, Rpc, address_option, resolve_rpc
 from .output import Output
 
 
@@ -16,7 +16,7 @@ def export(
     input_shape: Annotated[str, typer.Option("--input-shape", help="Shape of one input, comma separated, e.g. 1,64")],
     out: Annotated[Path, typer.Option("--out", help="ONNX file to write")] = Path("model.onnx"),
     sample_out: Annotated[Optional[Path], typer.Option("--sample-out", help="Also write a random sample input (ezkl format)")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the module's weights and the sample")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for the module's weights and the sample")] = 0,
     json_: Json = False,
 ) -> None:
     """Export a PyTorch module to ONNX for an inference circuit."""
@@ -29,12 +29,25 @@ def export(
     try:
         shape = tuple(int(s) for s in input_shape.split(","))
     except ValueError:
-        raise InputError(f"--input-shape '{input_shape}' is not a list of integers", hint="e.g. --input-shape 1,64") from None
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise InputError(f"--input-shape '{input_shape}' is not a list of positive integers", hint="e.g. --input-shape 1,64")
     torch.manual_seed(seed)
-    module = load_factory(factory)()
+    make = load_factory(factory)
+    try:
+        module = make()
+    except Exception as e:  # noqa: BLE001 - the user's code: its failure is an input error
+        raise InputError(f"{factory}() failed: {type(e).__name__}: {e}", hint="it must build the module with no arguments") from None
     if not isinstance(module, torch.nn.Module):
-        raise InputError(f"{factory} returned {type(module).__name__}, not a torch.nn.Module")
+        raise InputError(f"{factory} returned {type(module).__name__}, not a torch.nn.Module",
+                         hint="the factory must return a torch.nn.Module")
     sample = torch.randn(*shape)
+    try:
+        with torch.no_grad():
+            module.eval()(sample)
+    except Exception as e:  # noqa: BLE001 - the user's module refuses the shape
+        raise InputError(f"{factory}'s module cannot run on an input of shape {list(shape)}: {e}",
+                         hint="pass the shape its forward expects, batch first, e.g. --input-shape 1,64") from None
     export_module(module, sample, out)
     if sample_out:
         fsio.write_json(sample_out, sample_json(sample))
@@ -50,17 +63,19 @@ def compile_(
     scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits; default: calibration picks")] = None,
     input_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",
     output_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",
-    target: Annotated[str, typer.Option(help="Calibration target: resources | accuracy")] = "resources",
+    target: Annotated[Literal["resources", "accuracy"], typer.Option(help="Calibration target")] = "resources",
     json_: Json = False,
 ) -> None:
     """Compile an ONNX model into a circuit: settings, keys and a compiled Solidity verifier."""
     from ..circuits.compile import compile_model
     from ..circuits.config import CircuitConfig
+    from ..verifier.solidity import build_verifier
 
     o = Output(json_)
     config = CircuitConfig(input_visibility=input_visibility, output_visibility=output_visibility, scale=scale,
-                           calibration_target=target)  # type: ignore[arg-type]
-    circuit, reused = compile_model(model, sample, out=out, srs=srs, config=config, reporter=o.reporter())
+                           calibration_target=target)
+    circuit, reused = compile_model(model, sample, out=out, srs=srs, config=config, reporter=o.reporter(),
+                                    verifier=build_verifier)
     m = circuit.manifest
     srs_line = ("[yellow]development SRS: NOT secure, for testing only[/]" if circuit.dev_srs
                 else f"ceremony SRS {m['srs']['path']}")
@@ -105,7 +120,8 @@ def verify(
     circuit_dir: Annotated[Path, typer.Option("--circuit", help="The circuit folder the proof is for")],
     onchain: Annotated[bool, typer.Option("--onchain", help="Check through the deployed verifier contract")] = False,
     rpc: Rpc = None,
-    address: Annotated[Optional[str], typer.Option(help="Verifier address; default: the one recorded by 'zkgrad deploy'")] = None,
+    address: Annotated[Optional[str], address_option("--address", "Verifier address; default: the one recorded by "
+                                                     "'zkgrad deploy'")] = None,
     json_: Json = False,
 ) -> None:
     """Verify a proof off-chain, or on-chain with --onchain. Exit 1 when refused."""
@@ -120,7 +136,7 @@ def verify(
     gas = None
     if onchain:
         from ..chain.client import connect
-        from ..chain.verifier import recorded_verifier, verify_onchain
+        from ..chain.deployments import recorded_verifier, verify_onchain
 
         w3 = connect(resolve_rpc(rpc))
         addr = address or recorded_verifier(w3, circuit)
@@ -164,7 +180,7 @@ def deploy(
 ) -> None:
     """Deploy the circuit's verifier contract and record its address per chain id."""
     from ..chain.client import connect
-    from ..chain.verifier import deploy_verifier
+    from ..chain.deployments import deploy_verifier
     from ..circuits.artifacts import Circuit
 
     o = Output(json_)

@@ -15,7 +15,7 @@ import typer
 from typer import _click as click  # typer 0.29 vendors click: its exceptions are these
 from typer.core import TyperGroup
 
-from . import chain_cmds, circuit_cmds
+from . import chain_cmds, circuit_cmds, demo_cmds, model_cmds, registry_cmds
 
 
 class DefaultGroup(TyperGroup):
@@ -55,23 +55,17 @@ app.add_typer(prove_app, name="prove")
 app.command("verify")(circuit_cmds.verify)
 app.command("deploy")(circuit_cmds.deploy)
 app.add_typer(chain_cmds.app, name="chain")
-
-
-def _register_optional() -> None:
-    """Command groups added by later modules (training, registry, demo) plug in here."""
-    from importlib import import_module
-
-    for mod in ("model_cmds", "registry_cmds", "demo_cmds"):
-        try:
-            m = import_module(f"zkgrad.cli.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"zkgrad.cli.{mod}":
-                raise
-            continue
-        m.register(app, prove_app)
-
-
-_register_optional()
+app.add_typer(model_cmds.model_app, name="model")
+prove_app.command("step")(model_cmds.prove_step)
+prove_app.command("answer")(model_cmds.prove_answer)
+app.add_typer(registry_cmds.registry_app, name="registry")
+app.command("register")(registry_cmds.register_model)
+app.add_typer(registry_cmds.submit_app, name="submit")
+app.command("history")(registry_cmds.history)
+app.command("audit")(registry_cmds.audit)
+app.command("demo")(demo_cmds.demo)
+app.command("train")(demo_cmds.train)
+app.command("report")(demo_cmds.report)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -94,7 +88,7 @@ def run(argv: list[str] | None = None) -> None:
 
 def _invoke(args: list[str], debug: bool) -> None:
     from ..errors import ZkgradError
-    from .output import stderr
+    from .output import error_line
 
     try:
         rc = app(args=args, prog_name="zkgrad", standalone_mode=False)  # click returns Exit's code here
@@ -103,22 +97,30 @@ def _invoke(args: list[str], debug: bool) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
-        stderr.print("aborted")
+        error_line("aborted")
         sys.exit(130)
-    except click.exceptions.ClickException as e:  # usage errors: click's own message, exit 2
-        e.show()
+    except click.exceptions.NoArgsIsHelpError as e:  # a bare group: its help (already shown by typer)
+        if e.format_message().strip():
+            e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.UsageError as e:  # usage errors: click's message on one line, exit 2
+        where = f"see '{e.ctx.command_path if e.ctx is not None else 'zkgrad'} --help'"
+        error_line(e.format_message().rstrip("."), where)
+        sys.exit(e.exit_code)
+    except click.exceptions.ClickException as e:
+        error_line(e.format_message())
         sys.exit(e.exit_code)
     except ZkgradError as e:
         if debug:
             raise
-        stderr.print(f"[red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+        error_line(str(e))
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # noqa: BLE001 - last resort: still one line, unless --debug
+    except Exception as e:  # noqa: BLE001 - last resort: a bug in zkgrad; still one line, unless --debug
         if debug:
             raise
-        stderr.print(f"[red]internal error:[/] {type(e).__name__}: {e} (re-run with --debug and report it)")
+        error_line(f"{type(e).__name__}: {e}", "a bug in zkgrad: re-run with --debug and report it", prefix="internal error")
         sys.exit(1)
 
 

@@ -1,4 +1,4 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, each checked as it is parsed (a bad value is a usage error)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,36 @@ from typing import Annotated, Optional
 
 import typer
 
+
+def rpc_url(value: str | None) -> str | None:
+    from ..chain.client import check_rpc_url
+    from ..errors import InputError
+
+    try:
+        return None if value is None else check_rpc_url(value)
+    except InputError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _address(value: str | None) -> str | None:
+    from ..chain.client import checksum_address
+    from ..errors import InputError
+
+    try:
+        return None if value is None else checksum_address(value, what="")
+    except InputError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def address_option(name: str, help: str) -> typer.models.OptionInfo:
+    """An optional contract address option, checked (0x + 40 hex digits, EIP-55 when mixed-case)."""
+    return typer.Option(name, help=help, callback=_address)
+
+
 Json = Annotated[bool, typer.Option("--json", help="Write one JSON object to stdout instead of text.")]
-Rpc = Annotated[Optional[str], typer.Option("--rpc", help="EVM node URL; default: the chain from 'zkgrad chain up'. "
-                                            "The signing key comes from ZKGRAD_PRIVATE_KEY.")]
+Rpc = Annotated[Optional[str], typer.Option("--rpc", callback=rpc_url,
+                                            help="EVM node URL (http or https); default: the chain from 'zkgrad chain "
+                                            "up'. The signing key comes from ZKGRAD_PRIVATE_KEY.")]
 CircuitDir = Annotated[Path, typer.Argument(help="A circuit folder made by 'zkgrad compile'.")]
 
 

@@ -9,9 +9,16 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
+
+
+def error_line(message: str, hint: str | None = None, *, prefix: str = "error") -> None:
+    """One line on stderr, never wrapped, whatever the message holds (newlines, [markup])."""
+    text = " ".join(message.split()) + (f" ({hint})" if hint else "")
+    stderr.print(f"[red]{prefix}:[/] {escape(text)}", soft_wrap=True)
 
 
 class Output:

@@ -7,41 +7,48 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import Json, Rpc, resolve_rpc
+from .options import Json, Rpc, address_option, resolve_rpc
 from .output import Output
 
 registry_app = typer.Typer(help="The registry contract that accepts proven updates and answers.", no_args_is_help=True)
 submit_app = typer.Typer(help="Submit a proven update or answer to the registry.", no_args_is_help=True)
-Registry_ = Annotated[Optional[str], typer.Option("--registry", help="Registry address; default: the recorded one")]
-ModelId = Annotated[int, typer.Argument(help="Model id in the registry")]
+Registry_ = Annotated[Optional[str], address_option("--registry", "Registry address; default: the recorded one")]
+UINT256_MAX = 2**256 - 1
+ModelId = Annotated[int, typer.Argument(min=1, max=UINT256_MAX, help="Model id in the registry")]
+LogSpan = Annotated[Optional[int], typer.Option(
+    "--log-span", min=1, envvar="ZKGRAD_LOG_SPAN",
+    help="Most blocks per eth_getLogs request, halved while the node refuses; default: one public providers accept")]
 
 
-def _registry(rpc: str | None, address: str | None):  # type: ignore[no-untyped-def]
+def _registry(rpc: str | None, address: str | None, log_span: int | None = None):  # type: ignore[no-untyped-def]
     from ..chain.client import connect
     from ..chain.registry import Registry
     from ..train.onchain import registry_address
 
     w3 = connect(resolve_rpc(rpc))
-    return Registry(w3, registry_address(w3, address))
+    reg = Registry(w3, registry_address(w3, address))
+    if log_span is not None:
+        reg.log_span = log_span
+    return reg
 
 
 @registry_app.command("deploy")
 def deploy(rpc: Rpc = None, json_: Json = False) -> None:
     """Deploy a registry and record it as this chain's default."""
-    from ..chain.client import connect
+    from ..chain.client import chain_id, connect
     from ..chain.registry import deploy_registry
     from ..train.onchain import remember_registry
 
     w3 = connect(resolve_rpc(rpc))
     addr = deploy_registry(w3)
     remember_registry(w3, addr)
-    Output(json_).result({"registry": addr, "chain_id": int(w3.eth.chain_id)}, f"registry at {addr}")
+    Output(json_).result({"registry": addr, "chain_id": chain_id(w3)}, f"registry at {addr}")
 
 
 def register_model(
     workspace: Annotated[Path, typer.Argument(help="Model workspace with compiled circuits")],
-    reward: Annotated[int, typer.Option(help="Wei paid per accepted update")] = 0,
-    fund: Annotated[int, typer.Option(help="Wei to put in the model's bounty now")] = 0,
+    reward: Annotated[int, typer.Option(min=0, max=UINT256_MAX, help="Wei paid per accepted update")] = 0,
+    fund: Annotated[int, typer.Option(min=0, max=UINT256_MAX, help="Wei to put in the model's bounty now")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Model name on chain")] = None,
     allow_dev_srs: Annotated[bool, typer.Option("--allow-dev-srs", help="Allow development-SRS verifiers off a local chain")] = False,
     rpc: Rpc = None,
@@ -61,7 +68,7 @@ def register_model(
 @submit_app.command("update")
 def submit_update(
     step: Annotated[Path, typer.Argument(help="Step folder from 'zkgrad prove step' (or its proof.json)")],
-    model_id: Annotated[int, typer.Option("--model-id", help="Model id")],
+    model_id: Annotated[int, typer.Option("--model-id", min=1, max=UINT256_MAX, help="Model id")],
     rpc: Rpc = None,
     registry: Registry_ = None,
     json_: Json = False,
@@ -80,8 +87,8 @@ def submit_update(
 @submit_app.command("answer")
 def submit_answer(
     proof: Annotated[Path, typer.Argument(help="Answer proof from 'zkgrad prove answer'")],
-    model_id: Annotated[int, typer.Option("--model-id", help="Model id")],
-    version: Annotated[Optional[int], typer.Option(help="A past version the answer's weights are; default: the head")] = None,
+    model_id: Annotated[int, typer.Option("--model-id", min=1, max=UINT256_MAX, help="Model id")],
+    version: Annotated[Optional[int], typer.Option(min=0, max=UINT256_MAX - 1, help="A past version the answer's weights are; default: the head")] = None,
     rpc: Rpc = None,
     registry: Registry_ = None,
     json_: Json = False,
@@ -96,9 +103,10 @@ def submit_answer(
                          f"answer {a.answer_id} accepted against version {a.version} ({a.gas_used} gas)")
 
 
-def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, json_: Json = False) -> None:
+def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_span: LogSpan = None,
+            json_: Json = False) -> None:
     """The model's lineage: every accepted update with its batch commitment, prover and gas."""
-    reg = _registry(rpc, registry)
+    reg = _registry(rpc, registry, log_span)
     info = reg.model(model_id)
     rows = [{"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
              "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
@@ -117,32 +125,21 @@ def audit(
     circuit: Annotated[Optional[Path], typer.Option(help="Step circuit folder; default: from the model's spec URI")] = None,
     rpc: Rpc = None,
     registry: Registry_ = None,
+    log_span: LogSpan = None,
     json_: Json = False,
 ) -> None:
     """Re-verify every accepted update from calldata and check the chain of commitments. Exit 1 if not clean."""
     from ..chain.audit import audit as do_audit
     from ..circuits.artifacts import Circuit
 
-    reg = _registry(rpc, registry)
+    reg = _registry(rpc, registry, log_span)
     folder = circuit or Path(reg.model(model_id).spec_uri) / "circuits" / "step"
     report = do_audit(reg, model_id, Circuit.open(folder))
     lines = [f"audit of model {model_id}: {'[green]clean[/]' if report.ok else '[red]FAILED[/]'} "
              f"({len(report.steps)} updates, head {report.head[:18]}…)"]
-    lines += [f"  v{s.version}: proof {'ok' if s.verified else 'REFUSED'}, chain {'ok' if s.chained else 'BROKEN'}"
+    proof = {(True, True): "ok", (False, True): "REFUSED", (False, False): "NOT IN CALLDATA"}
+    lines += [f"  v{s.version}: proof {proof[s.verified, s.in_calldata]}, chain {'ok' if s.chained else 'BROKEN'}"
               + (f" — {s.reason}" if s.reason else "") for s in report.steps]
     Output(json_).result(report.to_dict(), "\n".join(lines))
     if not report.ok:
         raise typer.Exit(1)
-
-
-def register_cmds(app: typer.Typer) -> None:
-    app.add_typer(registry_app, name="registry")
-    app.command("register")(register_model)
-    app.add_typer(submit_app, name="submit")
-    app.command("history")(history)
-    app.command("audit")(audit)
-
-
-def register(app: typer.Typer, prove_app: typer.Typer) -> None:
-    """The plug-in hook called by zkgrad.cli.main."""
-    register_cmds(app)

@@ -23,7 +23,19 @@ class Proof:
         data = fsio.read_json(path, "proof")
         if not isinstance(data, dict) or "instances" not in data or ("proof" not in data and "hex_proof" not in data):
             raise InputError(f"{path} is not an ezkl proof (no 'proof'/'instances')", hint="pass a proof.json from 'zkgrad prove'")
-        return cls(path, data)
+        proof = cls(path, data)
+        try:  # read now, so a damaged file is refused here and not halfway through a command
+            if not proof.proof_bytes:
+                raise ValueError("no proof bytes")
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{path} is a damaged ezkl proof: 'hex_proof'/'proof' are not proof bytes ({e})",
+                             hint="pass the proof.json 'zkgrad prove' wrote, unchanged", path=str(path)) from None
+        try:
+            proof.instances  # noqa: B018
+        except (TypeError, ValueError, AttributeError):
+            raise InputError(f"{path} is a damaged ezkl proof: 'instances' are not all BN254 field elements",
+                             hint="pass the proof.json 'zkgrad prove' wrote, unchanged", path=str(path)) from None
+        return proof
 
     @cached_property
     def instances(self) -> list[int]:
