@@ -82,6 +82,7 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
     ("negative-version", {}, ["submit", "answer", "a.json", "--model-id", "1", "--version", "-2"], {}, 2,
      ["--version"]),
     ("demo-zero-steps", {}, ["demo", "--steps", "0"], {}, 2, ["--steps"]),
+    ("demo-lr-nan", {}, ["demo", "--lr", "nan", "--workdir", "{tmp}/demo"], {}, 1, ["lr must be", "nan"]),
     # --- ONNX models and samples -----------------------------------------------------------
     ("onnx-empty", {"net.onnx": b"", "in.json": GOOD["in.json"]}, C, {}, 1, ["is empty", "onnx"]),
     ("onnx-garbage", {"net.onnx": b"\x08\x07not protobuf\xff\xff", "in.json": GOOD["in.json"]}, C, {}, 1,
@@ -107,6 +108,8 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
     ("factory-module", {}, ["export", "no_such_mod:f", "--input-shape", "1,4"], {}, 1, ["cannot import module"]),
     ("factory-args", {}, ["export", "zkgrad.data:load", "--input-shape", "1,4"], {}, 1,
      ["zkgrad.data:load() failed", "no arguments"]),
+    ("out-under-a-file", {"f": "a file"}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "1,4", "--out",
+                                           "{tmp}/f/net.onnx"], {}, 1, ["file exists: {tmp}/f", "check the path"]),
     # --- proof files -------------------------------------------------------------------------
     ("proof-missing", {}, ["submit", "update", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["proof not found"]),
     ("proof-not-json", {"p.json": "{"}, ["submit", "update", "{tmp}/p.json", "--model-id", "1"], {}, 1,

@@ -117,10 +117,14 @@ def _invoke(args: list[str], debug: bool) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # noqa: BLE001 - last resort: a bug in zkgrad; still one line, unless --debug
+    except Exception as e:  # noqa: BLE001 - last resort: still one line, unless --debug
         if debug:
             raise
-        error_line(f"{type(e).__name__}: {e}", "a bug in zkgrad: re-run with --debug and report it", prefix="internal error")
+        if isinstance(e, OSError) and e.filename is not None:  # the file system refused a path: not a bug
+            error_line(f"{e.strerror or type(e).__name__}: {e.filename}", "check the path, its folders and permissions")
+        else:
+            error_line(f"{type(e).__name__}: {e}", "a bug in zkgrad: re-run with --debug and report it",
+                       prefix="internal error")
         sys.exit(1)
 
 
