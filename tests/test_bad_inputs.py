@@ -50,6 +50,21 @@ def _relu_onnx(p: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), p)
 
 
+def _workspace_with(name: str, text: str) -> Callable[[Path], None]:
+    """A workspace (spec and genesis) whose record file ``name`` was edited by hand into ``text``."""
+
+    def make(p: Path) -> None:
+        from zkgrad.circuits.spec import ModelSpec
+        from zkgrad.train.workspace import Workspace
+
+        from .conftest import TINY_SPEC
+
+        Workspace.create(p, ModelSpec(**TINY_SPEC))  # type: ignore[arg-type]
+        (p / name).write_text(text)
+
+    return make
+
+
 def _damaged_checkpoint(p: Path) -> None:
     p.mkdir()
     (p / "checkpoint.json").write_text('["not", "a", "checkpoint"]')
@@ -165,6 +180,10 @@ CHAIN_CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, lis
      ["history", "1", "--rpc", "{rpc}"], {"ZKGRAD_HOME": "{tmp}/home"}, 1, ["registries.json", "'zz' is not an address"]),
     ("registries-json-shape", {"home/registries.json": _json({"31337": "0x12"})}, ["history", "1", "--rpc", "{rpc}"],
      {"ZKGRAD_HOME": "{tmp}/home"}, 1, ["is not a registry record"]),
+    ("workspace-chain-json", {"ws": _workspace_with("chain.json", "[1]")}, ["train", "{tmp}/ws", "--rpc", "{rpc}"],
+     {}, 1, ["chain.json is not a chain record"]),
+    ("workspace-chain-registry", {"ws": _workspace_with("chain.json", _json({"31337": {"model_id": 1, "registry": "zz"}}))},
+     ["train", "{tmp}/ws", "--rpc", "{rpc}"], {}, 1, ["chain.json", "'zz' is not an address"]),
     ("private-key", {}, ["registry", "deploy", "--rpc", "{rpc}"], {"ZKGRAD_PRIVATE_KEY": "0x1234"}, 1,
      ["zkgrad_private_key is not a valid private key"]),
     ("verify-onchain-no-code", {}, ["verify", "{proof}", "--circuit", "{circuit}", "--onchain", "--rpc", "{rpc}",
