@@ -186,6 +186,8 @@ CHAIN_CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, lis
      ["train", "{tmp}/ws", "--rpc", "{rpc}"], {}, 1, ["chain.json", "'zz' is not an address"]),
     ("private-key", {}, ["registry", "deploy", "--rpc", "{rpc}"], {"ZKGRAD_PRIVATE_KEY": "0x1234"}, 1,
      ["zkgrad_private_key is not a valid private key"]),
+    ("unfunded-key", {}, ["registry", "deploy", "--rpc", "{rpc}"], {"ZKGRAD_PRIVATE_KEY": "0x" + "11" * 32}, 1,
+     ["insufficient funds", "send ether to the signing account"]),
     ("verify-onchain-no-code", {}, ["verify", "{proof}", "--circuit", "{circuit}", "--onchain", "--rpc", "{rpc}",
                                     "--address", ADDR], {}, 1, ["no contract at"]),
 ]

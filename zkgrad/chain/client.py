@@ -124,7 +124,9 @@ def node_errors(w3: Web3, abi: Sequence[dict[str, Any]] = ()) -> Iterator[None]:
     except Web3RPCError as exc:
         error = (exc.rpc_response or {}).get("error")
         text = error.get("message", exc.message) if isinstance(error, dict) else exc.message
-        raise ChainError(f"node refused: {text}", rpc=_rpc(w3)) from None
+        broke = "insufficient funds" in str(text).lower()
+        raise ChainError(f"node refused: {text}", rpc=_rpc(w3),
+                         hint=f"send ether to the signing account ({KEY_ENV}) first" if broke else None) from None
     except Web3Exception as exc:
         text = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ChainError(f"node refused: {text[:300]}", rpc=_rpc(w3)) from None
