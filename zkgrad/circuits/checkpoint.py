@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import ezkl
 import numpy as np
 
 from .. import fsio
 from ..errors import InputError, MissingFileError
 from ..layout import commit, felt
+from . import engine
 from .quant import dequantize, felt_hex_le, quantize, witness_output_ints
 from .spec import ModelSpec
 
@@ -42,7 +42,7 @@ def tensor_hash(q: np.ndarray | Sequence[int]) -> int:
     flat = np.asarray(q, dtype=np.int64).reshape(-1)
     if flat.size == 0:
         raise InputError("cannot hash an empty tensor")
-    return felt(ezkl.poseidon_hash([felt_hex_le(int(v)) for v in flat])[0])
+    return felt(engine.poseidon_hash([felt_hex_le(int(v)) for v in flat])[0])
 
 
 def batch_hashes(x: np.ndarray, y: np.ndarray, scale: int) -> tuple[int, int]:
