@@ -115,6 +115,8 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
     ("scale", GOOD, [*C, "--scale", "99"], {}, 1, ["scale 99"]),
     ("srs-missing", GOOD, [*C, "--srs", "{tmp}/none.srs"], {}, 1, ["srs file not found"]),
     ("srs-garbage", {**GOOD, "x.srs": b"\xff" * 100}, [*C, "--srs", "{tmp}/x.srs"], {}, 1, ["srs file", "k="]),
+    ("srs-truncated", {"x.srs": b"\x02\x00\x00\x00" + b"\x00" * 60}, ["model", "compile", "{ws}", "--srs", "{tmp}/x.srs"],
+     {}, 1, ["srs file", "truncated or padded"]),
     # --- export: factories and shapes ---------------------------------------------------------
     ("shape-words", {}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "a,b"], {}, 1, ["positive integers"]),
     ("shape-zero", {}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "0"], {}, 1, ["positive integers"]),

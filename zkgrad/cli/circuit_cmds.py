@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from .options import CircuitDir, Json, Rpc, address_option, resolve_rpc
+from .options import CircuitDir, Json, Rpc, Srs, address_option, resolve_rpc
 from .output import Output
 
 
@@ -59,7 +59,7 @@ def compile_(
     model: Annotated[Path, typer.Argument(help="ONNX model file")],
     sample: Annotated[Path, typer.Option("--sample", help='Sample input, ezkl format {"input_data": [[...]]}')],
     out: Annotated[Optional[Path], typer.Option("--out", help="Circuit folder (default: ~/.zkgrad/circuits/<content hash>)")] = None,
-    srs: Annotated[Optional[Path], typer.Option("--srs", help="Ceremony SRS file; default: a development SRS (insecure)")] = None,
+    srs: Srs = None,
     scale: Annotated[Optional[int], typer.Option(help="Fixed-point bits; default: calibration picks")] = None,
     input_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",
     output_visibility: Annotated[str, typer.Option(help="public | private | hashed/public | polycommit")] = "public",

@@ -28,6 +28,15 @@ def _address(value: str | None) -> str | None:
         raise typer.BadParameter(str(e)) from None
 
 
+def _srs_file(value: Path | None) -> Path | None:
+    """The SRS file's header, checked as it is parsed: a wrong file is refused (exit 1) before any work."""
+    from ..circuits.srs import load_srs_logrows
+
+    if value is not None:
+        load_srs_logrows(value)
+    return value
+
+
 def address_option(name: str, help: str) -> typer.models.OptionInfo:
     """An optional contract address option, checked (0x + 40 hex digits, EIP-55 when mixed-case)."""
     return typer.Option(name, help=help, callback=_address)
@@ -37,6 +46,8 @@ Json = Annotated[bool, typer.Option("--json", help="Write one JSON object to std
 Rpc = Annotated[Optional[str], typer.Option("--rpc", callback=rpc_url,
                                             help="EVM node URL (http or https); default: the chain from 'zkgrad chain "
                                             "up'. The signing key comes from ZKGRAD_PRIVATE_KEY.")]
+Srs = Annotated[Optional[Path], typer.Option("--srs", callback=_srs_file,
+                                            help="Ceremony SRS file; default: a development SRS (insecure)")]
 CircuitDir = Annotated[Path, typer.Argument(help="A circuit folder made by 'zkgrad compile'.")]
 
 
