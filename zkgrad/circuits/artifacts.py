@@ -101,7 +101,12 @@ class Circuit:
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        return fsio.read_json(self.manifest_path, "circuit manifest")
+        m = fsio.read_json(self.manifest_path, "circuit manifest")
+        if not (isinstance(m, dict) and all(k in m for k in ("key", "config", "logrows"))
+                and isinstance(m.get("srs"), dict) and {"kind", "path"} <= m["srs"].keys()):
+            raise InputError(f"{self.manifest_path} is not a zkgrad circuit manifest",
+                             hint="zkgrad writes it when compiling: compile the circuit again", path=str(self.manifest_path))
+        return m
 
     @property
     def key(self) -> str:
