@@ -119,8 +119,9 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
      {}, 1, ["srs file", "truncated or padded"]),
     ("circuit-incomplete", {"c/manifest.json": "[1]", "in.json": GOOD["in.json"]},
      ["prove", "{tmp}/c", "--input", "{tmp}/in.json", "--out", "{tmp}/p.json"], {}, 1, ["is incomplete", "recompile"]),
-    ("manifest-empty", {"c/manifest.json": "{}", "p.json": _json(PROOF)}, ["verify", "{tmp}/p.json", "--circuit", "{tmp}/c"],
-     {}, 1, ["not a zkgrad circuit manifest", "compile the circuit again"]),
+    ("manifest-empty", {"c/manifest.json": "{}", **{f"c/{n}": "{}" for n in ("settings.json", "model.compiled",
+                                                                              "pk.key", "vk.key")}, "p.json": _json(PROOF)},
+     ["verify", "{tmp}/p.json", "--circuit", "{tmp}/c"], {}, 1, ["not a zkgrad circuit manifest", "compile the circuit again"]),
     # --- export: factories and shapes ---------------------------------------------------------
     ("shape-words", {}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "a,b"], {}, 1, ["positive integers"]),
     ("shape-zero", {}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "0"], {}, 1, ["positive integers"]),
