@@ -1,4 +1,5 @@
-"""Options shared by several commands, each checked as it is parsed (a bad value is a usage error)."""
+"""Options shared by several commands, each checked as it is parsed: a malformed value is a usage error
+(exit 2), a file that is not what it should be (--srs) an input error (exit 1)."""
 
 from __future__ import annotations
 
