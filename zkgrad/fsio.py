@@ -1,4 +1,6 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+"""Atomic writes: a file is written under a temporary name in the same folder, then renamed; a
+folder is built under a temporary name, marked with its kind, then swapped in as a whole, and
+only over a missing or empty folder or one zkgrad made of the same kind."""
 
 from __future__ import annotations
 
@@ -58,17 +60,83 @@ def temp_path(path: Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Build a whole folder under a temporary name; it appears at ``final`` only when complete."""
+MARKER = ".zkgrad.json"
+"""Written into every folder zkgrad builds as a whole: ``{"artifact": KIND, "zkgrad": VERSION}``.
+Only an empty folder or one of the same kind is ever replaced."""
+
+# Folders written before the marker existed: the kind's own file and keys it always held.
+_LEGACY = {"circuit": ("manifest.json", ("key", "ezkl")), "step": ("step.json", ("before", "after")),
+           "workspace": ("spec.json", ("factory",))}
+
+
+def artifact_kind(folder: Path) -> str | None:
+    """The kind of zkgrad artifact ``folder`` is, from its marker (or its legacy file); else None."""
+    folder = Path(folder)
+    marker = _json_object(folder / MARKER)
+    if "artifact" in marker:
+        return str(marker["artifact"])
+    for kind, (name, keys) in _LEGACY.items():
+        doc = _json_object(folder / name)
+        if all(k in doc for k in keys):
+            return kind
+    return None
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def check_target(final: Path, kind: str, *, what: str = "--out") -> None:
+    """Refuse ``final`` unless it is missing, an empty folder, or a zkgrad ``kind`` folder."""
+    from .errors import OutputExistsError
+
     final = Path(final)
+    if not final.exists() and not final.is_symlink():
+        return
+    found = artifact_kind(final) if final.is_dir() else None
+    if final.is_dir() and not final.is_symlink() and (found == kind or not any(final.iterdir())):
+        return
+    raise OutputExistsError(final, kind, found=found, what=what)
+
+
+def stage_dir(final: Path, kind: str, *, what: str = "--out") -> Path:
+    """A new, empty staging folder beside ``final`` (checked first with ``check_target``)."""
+    final = Path(final)
+    check_target(final, kind, what=what)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+
+
+def commit_dir(tmp: Path, final: Path, kind: str, *, what: str = "--out") -> Path:
+    """Mark ``tmp`` as a ``kind`` folder and swap it in for ``final``: the old folder (checked again)
+    is renamed aside, the new one renamed in, then the old one removed."""
+    from . import __version__
+
+    final = Path(final)
+    write_json(Path(tmp) / MARKER, {"artifact": kind, "zkgrad": __version__})
+    check_target(final, kind, what=what)
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+@contextmanager
+def staged_dir(final: Path, kind: str, *, what: str = "--out") -> Iterator[Path]:
+    """Build a whole ``kind`` folder under a temporary name; it replaces ``final`` only when complete,
+    and only if ``final`` is missing, empty, or a folder of the same kind (else OutputExistsError)."""
+    tmp = stage_dir(final, kind, what=what)
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        commit_dir(tmp, final, kind, what=what)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,7 @@ from .. import fsio
 from ..circuits import engine
 from ..circuits.artifacts import Circuit
 from ..circuits.onnx_model import OnnxInterface, TensorSpec, normalize_sample
+from ..circuits.ranges import check_witness
 from ..errors import ProverError
 from ..layout import felt
 from ..progress import Reporter, Timings
@@ -25,8 +26,9 @@ def interface_of(circuit: Circuit) -> OnnxInterface:
     )
 
 
-def witness(circuit: Circuit, data: Path | dict[str, Any], *, out: Path) -> dict[str, Any]:
-    """Quantized forward pass: the witness, written atomically to ``out``."""
+def witness(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, what: str = "the input") -> dict[str, Any]:
+    """Quantized forward pass: the witness, written atomically to ``out``; refused (ProverError
+    naming ``what``) when it leaves the circuit's lookup range, which no proof could cover."""
     raw = data if isinstance(data, dict) else fsio.read_json(Path(data), "input")
     norm = normalize_sample(raw, interface_of(circuit))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,9 @@ def witness(circuit: Circuit, data: Path | dict[str, Any], *, out: Path) -> dict
             engine.gen_witness(data=inp, compiled=circuit.compiled, out=tmp)
     finally:
         inp.unlink(missing_ok=True)
-    return fsio.read_json(out, "witness")  # the file has more than the return value (pretty_elements)
+    w = fsio.read_json(out, "witness")  # the file has more than the return value (pretty_elements)
+    check_witness(circuit, w, what=what)
+    return w
 
 
 def prove(
@@ -52,17 +56,18 @@ def prove(
     circuit.check_complete()
     out = Path(out)
     timings = Timings(reporter)
-    wpath = Path(witness_out) if witness_out else out.with_name(out.stem + ".witness.json")
-    with timings.stage("witness"):
-        w = witness(circuit, data, out=wpath)
-    srs = circuit.srs
-    with timings.stage("prove"):
-        with fsio.temp_path(out) as tmp:
-            engine.prove(witness=wpath, compiled=circuit.compiled, pk=circuit.pk, proof=tmp, srs=srs)
-            if not tmp.is_file():
-                raise ProverError("ezkl prove wrote no proof", hint="re-run with --debug")
-    if witness_out is None:
-        wpath.unlink(missing_ok=True)
+    wpath = Path(witness_out) if witness_out else out.with_name(f".{out.stem}.witness.{os.getpid()}.json")
+    try:
+        with timings.stage("witness"):
+            w = witness(circuit, data, out=wpath)
+        with timings.stage("prove"):
+            with fsio.temp_path(out) as tmp:
+                engine.prove(witness=wpath, compiled=circuit.compiled, pk=circuit.pk, proof=tmp, srs=circuit.srs)
+                if not tmp.is_file():
+                    raise ProverError("ezkl prove wrote no proof", hint="re-run with --debug")
+    finally:
+        if witness_out is None:  # an intermediate file: gone whether the proof succeeded or not
+            wpath.unlink(missing_ok=True)
     return ProofResult(
         proof=Proof.load(out),
         outputs=rescaled_outputs(w),

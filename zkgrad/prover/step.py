@@ -6,10 +6,13 @@ A step folder holds everything one proven step produced:
     witness.json      the quantized step (kept so the proof can be made later, or elsewhere)
     step.json         summary: version, commitments, losses, fidelity, timings
     checkpoint/       the checkpoint after the step (exact integers and their commitment)
+
+It is built in a staging folder beside it and appears, or replaces an older step, only as a whole.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,9 +37,11 @@ STEP_JSON = "step.json"
 
 @dataclass(frozen=True)
 class PendingStep:
-    """A step whose witness exists and whose proof does not yet."""
+    """A step whose witness exists and whose proof does not yet. It is built in a staging folder
+    that becomes ``target`` as a whole once the proof is checked (``finish_step``)."""
 
     folder: Path
+    target: Path
     before: Checkpoint
     after: Checkpoint
     summary: dict[str, Any] = field(repr=False)
@@ -50,6 +55,9 @@ class PendingStep:
     @property
     def proof_path(self) -> Path:
         return self.folder / "proof.json"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,17 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         raise InputError(f"batch shapes x{list(x.shape)} y{list(y.shape)} do not match the spec's "
                          f"x{list(spec.x_shape)} y{list(spec.y_shape)}", hint="use the spec's batch size and shapes")
     timings = Timings(reporter)
-    folder.mkdir(parents=True, exist_ok=True)
     data = before.step_input(x, y)
-    with timings.stage("witness"):
-        w = compute_witness(circuits.step, data, out=folder / "witness.json")
-    loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
-    after = before.child_from_witness(w, loss_scale=loss_scale)
-    fid = fidelity(circuits.step.onnx, spec, before, x, y, after)
+    staging = fsio.stage_dir(folder, "step", what="the step folder")
+    try:
+        with timings.stage("witness"):
+            w = compute_witness(circuits.step, data, out=staging / "witness.json", what=f"step {before.version + 1}")
+        loss_scale = int(circuits.step.manifest["scales"]["output"][-1])
+        after = before.child_from_witness(w, loss_scale=loss_scale)
+        fid = fidelity(circuits.step.onnx, spec, before, x, y, after)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     summary = {
         "version": after.version,
         "before": "0x" + before.commitment.hex(),
@@ -98,7 +110,8 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         "step_circuit": circuits.step.key,
         "timings": dict(timings),
     }
-    return PendingStep(folder, before, replace(after, meta={"float_loss": fid["float_loss"]}), summary, data)
+    return PendingStep(staging, Path(folder), before, replace(after, meta={"float_loss": fid["float_loss"]}), summary,
+                       data)
 
 
 def fidelity(step_graph: Path, spec: ModelSpec, before: Checkpoint, x: np.ndarray, y: np.ndarray,
@@ -115,25 +128,32 @@ def fidelity(step_graph: Path, spec: ModelSpec, before: Checkpoint, x: np.ndarra
 def prove_pending(circuits: ModelCircuits, pending: PendingStep, *, reporter: Reporter | None = None) -> StepProof:
     """Make the proof of a witnessed step and write the step folder (checkpoint last)."""
     timings = Timings(reporter)
-    with timings.stage("prove"):
-        with fsio.temp_path(pending.proof_path) as tmp:
-            engine.prove(witness=pending.witness_path, compiled=circuits.step.compiled, pk=circuits.step.pk,
-                         proof=tmp, srs=circuits.step.srs)
+    try:
+        with timings.stage("prove"):
+            with fsio.temp_path(pending.proof_path) as tmp:
+                engine.prove(witness=pending.witness_path, compiled=circuits.step.compiled, pk=circuits.step.pk,
+                             proof=tmp, srs=circuits.step.srs, what=f"step {pending.after.version}")
+    except BaseException:
+        pending.discard()
+        raise
     return finish_step(circuits, pending, Proof.load(pending.proof_path), dict(timings))
 
 
 def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, timings: dict[str, float]) -> StepProof:
-    """Check the proof's public values against the witnessed step, then record it."""
+    """Check the proof's public values against the witnessed step, then record it: the staging folder
+    replaces the step folder as a whole."""
     layout = circuits.step_layout
     inst = proof.instances
     if layout.before_commitment(inst) != pending.before.commitment or \
             layout.after_commitment(inst) != pending.after.commitment:
+        pending.discard()
         raise ProverError("the proof's commitments differ from the witnessed step",
                           hint="the witness and proof are from different inputs; prove the step again")
     summary = {**pending.summary, "timings": {**pending.summary["timings"], **timings}, "proved_at": time.time()}
     pending.after.save(pending.folder / "checkpoint")
     fsio.write_json(pending.folder / STEP_JSON, summary)
-    return StepProof(pending.folder, proof, pending.before, pending.after, summary)
+    fsio.commit_dir(pending.folder, pending.target, "step", what="the step folder")
+    return StepProof(pending.target, proof, pending.before, pending.after, summary)
 
 
 def prove_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,

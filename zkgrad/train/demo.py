@@ -13,13 +13,15 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import data
-from ..chain.client import connect
+from ..chain.client import chain_id, connect
+from ..chain.registry import Registry
 from ..fsio import zkgrad_home
+from ..circuits.config import PLANNED_STEPS, CalibrationPlan
 from ..circuits.spec import ModelSpec
 from ..progress import Reporter
 from .answer import prove_answer
 from .loop import Accepted, Prover, train
-from .onchain import ensure_registry, register
+from .onchain import ensure_registry, register, registered
 from .shadow import accuracy, shadow_run
 from .workspace import Workspace
 
@@ -39,7 +41,8 @@ class DemoConfig:
     rpc: str | None = None
     """An EVM node; default: a private anvil started for the demo and stopped after it."""
     fresh: bool = True
-    """Start the run from genesis (on a new local chain there is nothing to resume)."""
+    """When the model is registered anew, prove its steps again rather than reuse earlier proofs
+    (a rerun on a chain where the workspace's model already is continues it instead)."""
     reward_wei: int = 10**15
     fund_wei: int = 10**17
 
@@ -71,6 +74,20 @@ class DemoResult:
         return asdict(self)
 
 
+def registration(ws: Workspace, registry: Registry, *, fresh: bool = True, **kwargs: Any) -> tuple[int, bool]:
+    """(model id, continued): the workspace's model on this chain when its head is a local checkpoint
+    (a rerun continues it), else a new registration; ``fresh`` then clears the steps proven for
+    an earlier one, so they are proven again. ``kwargs`` go to ``register``."""
+    rec = ws.deployment(chain_id(registry.w3))
+    if rec and rec.get("registry", "").lower() == registry.address.lower() and \
+            registered(registry, rec, ws.genesis().commitment) and \
+            ws.checkpoint_for(registry.head(int(rec["model_id"]))) is not None:
+        return int(rec["model_id"]), True
+    if fresh and ws.steps_dir.exists():
+        shutil.rmtree(ws.steps_dir)
+    return int(register(ws, registry, anew=True, **kwargs)["model_id"]), False
+
+
 @contextlib.contextmanager
 def _chain(rpc: str | None) -> Iterator[str]:
     if rpc:
@@ -87,21 +104,21 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
     spec = cfg.spec()
     root = Path(cfg.workdir or zkgrad_home() / "demo") / f"digits-mlp{cfg.hidden}-b{cfg.batch_size}-s{cfg.scale}-seed{cfg.seed}"
     ws = Workspace.create(root, spec)
-    if cfg.fresh and ws.steps_dir.exists():
-        shutil.rmtree(ws.steps_dir)
     ws.record_run(f"digits:train:{cfg.seed}", cfg.seed)
     train_ds = data.named(f"digits:train:{cfg.seed}", spec.input_shape, 10)
     test_ds = data.named(f"digits:test:{cfg.seed}", spec.input_shape, 10)
     note(f"workspace {root}: {len(train_ds)} training and {len(test_ds)} held-out digits")
-    circuits, reused = ws.compile(data.batch(train_ds, spec.batch_size, 0, cfg.seed), reporter=reporter)
+    plan = CalibrationPlan(steps=max(cfg.steps, PLANNED_STEPS), seed=cfg.seed)  # one circuit for runs up to 100 steps
+    circuits, reused = ws.compile(train_ds, plan=plan, reporter=reporter)
     note(("reused" if reused else "compiled") + f" circuits: step logrows {circuits.step.logrows}, "
          f"answer logrows {circuits.answer.logrows} (development SRS: NOT secure, for testing only)")
     with _chain(cfg.rpc) as rpc:
         w3 = connect(rpc)
         registry = ensure_registry(w3)
-        rec = register(ws, registry, reward_wei=cfg.reward_wei, fund_wei=cfg.fund_wei, name="digits-demo")
-        model_id = int(rec["model_id"])
-        note(f"model {model_id} registered at registry {registry.address} on {rpc}")
+        model_id, continued = registration(ws, registry, reward_wei=cfg.reward_wei, fund_wei=cfg.fund_wei,
+                                           name="digits-demo", fresh=cfg.fresh)
+        note(f"model {model_id} " + (f"continued at version {registry.version(model_id)}" if continued else
+                                     "registered") + f" at registry {registry.address} on {rpc}")
         accepted = train(ws, train_ds, registry, model_id, steps=cfg.steps, seed=cfg.seed, prover=prover,
                          reporter=reporter, on_accepted=on_accepted)
         head = ws.checkpoint_for(registry.head(model_id))

@@ -5,11 +5,13 @@
     circuits/step, answer/    the two circuits (content-addressed)
     steps/000001/ ...         one folder per proven step (zkgrad.prover.step)
     chain.json                per chain id: registry, model id, verifier addresses
+    registering.json          per chain id: how far an unfinished 'zkgrad register' got
+
+Created in a staging folder: the workspace appears only when complete.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ import numpy as np
 
 from .. import fsio
 from ..circuits.checkpoint import Checkpoint, genesis
+from ..circuits.config import CalibrationPlan
 from ..circuits.model_circuits import ModelCircuits, compile_circuits
 from ..circuits.spec import ModelSpec
+from ..data import Dataset
 from ..errors import InputError, MissingFileError
 from ..progress import Reporter
+from ..verifier.solidity import build_verifier
 
 
 @dataclass(frozen=True)
@@ -34,18 +39,25 @@ class Workspace:
     steps_dir = property(lambda self: self.root / "steps")
     chain_path = property(lambda self: self.root / "chain.json")
     run_path = property(lambda self: self.root / "run.json")
+    registering_path = property(lambda self: self.root / "registering.json")
 
     @classmethod
     def create(cls, root: Path | str, spec: ModelSpec) -> "Workspace":
-        """Write the spec and its genesis; an existing workspace must hold the same spec."""
+        """Write the spec and its genesis into a staging folder that becomes ``root`` only when complete;
+        an existing workspace must hold the same spec, and any other existing folder must be empty."""
         ws = cls(Path(root))
         if ws.spec_path.is_file():
-            if ModelSpec.load(ws.spec_path) != spec:
+            try:
+                same = ModelSpec.load(ws.spec_path) == spec
+            except (ValueError, TypeError, KeyError):  # not a model spec at all
+                same = False
+            if not same:
                 raise InputError(f"{ws.root} already holds a different model spec",
                                  hint="choose another folder, or remove it")
             return ws
-        spec.save(ws.spec_path)
-        genesis(spec).save(ws.genesis_dir)
+        with fsio.staged_dir(ws.root, "workspace", what="the workspace folder") as tmp:
+            spec.save(tmp / "spec.json")
+            genesis(spec).save(tmp / "genesis")
         return ws
 
     @classmethod
@@ -70,9 +82,11 @@ class Workspace:
                                    hint=f"compile it with 'zkgrad model compile {self.root}'")
         return ModelCircuits.open(self.spec, self.circuits_dir)
 
-    def compile(self, sample: tuple[np.ndarray, np.ndarray], *, srs: Path | None = None,
-                reporter: Reporter | None = None) -> tuple[ModelCircuits, bool]:
-        return compile_circuits(self.spec, self.genesis(), sample, out=self.circuits_dir, srs=srs, reporter=reporter)
+    def compile(self, data: Dataset | tuple[np.ndarray, np.ndarray], *, srs: Path | None = None,
+                plan: CalibrationPlan | None = None, reporter: Reporter | None = None) -> tuple[ModelCircuits, bool]:
+        """Compile the circuits, calibrated along ``plan``'s run on ``data`` (``compile_circuits``)."""
+        return compile_circuits(self.spec, self.genesis(), data, out=self.circuits_dir, srs=srs, plan=plan,
+                                reporter=reporter, verifier=build_verifier)
 
     # --- steps ---------------------------------------------------------------------------
     def step_dir(self, version: int) -> Path:
@@ -82,7 +96,7 @@ class Workspace:
         out = []
         for d in sorted(self.steps_dir.glob("[0-9]" * 6)):
             if (d / "step.json").is_file():
-                out.append(json.loads((d / "step.json").read_text()))
+                out.append(_records(d / "step.json", "step record"))
         return out
 
     def checkpoint_for(self, commitment: bytes) -> Checkpoint | None:
@@ -92,7 +106,7 @@ class Workspace:
             return g
         for d in sorted(self.steps_dir.glob("[0-9]" * 6), reverse=True):
             ck = d / "checkpoint" / "checkpoint.json"
-            if ck.is_file() and json.loads(ck.read_text()).get("commitment") == "0x" + commitment.hex():
+            if ck.is_file() and _records(ck, "checkpoint").get("commitment") == "0x" + commitment.hex():
                 return Checkpoint.load(d / "checkpoint")
         return None
 
@@ -101,24 +115,64 @@ class Workspace:
         """Steps are only meaningful with their data and batch seed: a run keeps them fixed."""
         info = {"data": data, "seed": seed}
         if self.run_path.is_file():
-            old = json.loads(self.run_path.read_text())
+            old = self.run_info()
             if old != info and self.step_summaries():
                 raise InputError(f"{self.root} was trained on {old['data']} with seed {old['seed']}",
                                  hint="resume with the same --data and --seed, or use a new workspace")
         fsio.write_json(self.run_path, info)
 
     def run_info(self) -> dict[str, Any]:
-        if self.run_path.is_file():
-            return dict(json.loads(self.run_path.read_text()))
-        return {"data": "digits", "seed": 0}
+        run = _records(self.run_path, "run record") if self.run_path.is_file() else {"data": "digits", "seed": 0}
+        if not isinstance(run.get("data"), str) or not isinstance(run.get("seed"), int):
+            raise InputError(f"{self.run_path} does not name the run's data and seed", hint=_RESTORE,
+                             path=str(self.run_path))
+        return run
 
     # --- chain ---------------------------------------------------------------------------
     def deployment(self, chain_id: int) -> dict[str, Any] | None:
-        if not self.chain_path.is_file():
+        """The model's record on this chain (registry, model id, verifiers), checked: the file may be hand-edited."""
+        from ..chain.client import checksum_address
+
+        rec = _records(self.chain_path, "chain record").get(str(chain_id))
+        if rec is None:
             return None
-        return json.loads(self.chain_path.read_text()).get(str(chain_id))
+        try:
+            return {**rec, "model_id": int(rec["model_id"]),
+                    "registry": checksum_address(rec["registry"], what=f"the registry in {self.chain_path}")}
+        except (KeyError, TypeError, ValueError) as e:
+            why = e.message if isinstance(e, InputError) else f"no valid {e}" if isinstance(e, KeyError) else str(e)
+            raise InputError(f"{self.chain_path}, chain {chain_id}: {why}", hint=_RESTORE, path=str(self.chain_path)) from None
 
     def record_deployment(self, chain_id: int, record: dict[str, Any]) -> None:
-        data = json.loads(self.chain_path.read_text()) if self.chain_path.is_file() else {}
+        data = _records(self.chain_path, "chain record")
         data[str(chain_id)] = record
         fsio.write_json(self.chain_path, data)
+
+    def registering(self, chain_id: int) -> dict[str, Any]:
+        """What an unfinished registration on this chain has done so far (empty when none)."""
+        data = _records(self.registering_path, "registration progress")
+        return dict(data.get(str(chain_id)) or {})
+
+    def record_registering(self, chain_id: int, progress: dict[str, Any] | None) -> None:
+        """Record a registration's progress before and after each of its transactions; None: done."""
+        data = _records(self.registering_path, "registration progress")
+        if progress is None:
+            data.pop(str(chain_id), None)
+        else:
+            data[str(chain_id)] = progress
+        if data:
+            fsio.write_json(self.registering_path, data)
+        else:
+            self.registering_path.unlink(missing_ok=True)
+
+
+_RESTORE = "zkgrad writes this file: restore it, or delete it to start that record anew"
+
+
+def _records(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from one of the workspace's record files, refused with one line when hand-edited
+    into something else."""
+    data = fsio.read_json(path, what) if path.is_file() else {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a {what} (a JSON object)", hint=_RESTORE, path=str(path))
+    return data

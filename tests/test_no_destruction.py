@@ -1,0 +1,199 @@
+"""No command destroys what zkgrad did not make: an output folder is written only when it is missing,
+empty or a zkgrad folder of the same kind, and then replaced as a whole; a failed command leaves
+nothing half-written (no workspace without a genesis, no witness beside an older step)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zkgrad import fsio
+from zkgrad.errors import OutputExistsError
+
+from .helpers import run_cli
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 1, err
+    assert "Traceback" not in err and "report it" not in err, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for needle in needles:
+        assert needle in err, err
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones included) with its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _users_folder(parent: Path, name: str = "work") -> tuple[Path, dict[str, bytes]]:
+    d = parent / name
+    (d / "notes").mkdir(parents=True)
+    (d / "thesis.tex").write_text("three years of work\n")
+    (d / "notes" / "ideas.md").write_text("keep\n")
+    (d / "manifest.json").write_text('{"mine": true}\n')  # a common name: not a circuit for that
+    return d, _snapshot(parent)
+
+
+# --- the folder primitive ------------------------------------------------------------------
+def test_staged_dir_replaces_only_its_own_kind_as_a_whole(tmp_path: Path) -> None:
+    user, before = _users_folder(tmp_path)
+    with pytest.raises(OutputExistsError) as e:
+        with fsio.staged_dir(user, "circuit") as tmp:
+            (tmp / "x").write_text("never")
+    assert e.value.data == {"path": str(user), "kind": "circuit"}
+    assert _snapshot(tmp_path) == before  # untouched, and no staging folder left beside it
+
+    out = tmp_path / "circuit"
+    with fsio.staged_dir(out, "circuit") as tmp:
+        (tmp / "old-only").write_text("1")
+    assert fsio.artifact_kind(out) == "circuit"
+    with fsio.staged_dir(out, "circuit") as tmp:
+        (tmp / "new").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == [fsio.MARKER, "new"]  # the old folder is gone whole
+    with pytest.raises(OutputExistsError, match="a zkgrad circuit folder, not a step folder"):
+        fsio.check_target(out, "step")
+
+    with pytest.raises(RuntimeError):  # a failure while building leaves the old folder as it was
+        with fsio.staged_dir(out, "circuit") as tmp:
+            (tmp / "half").write_text("3")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in out.iterdir()) == [fsio.MARKER, "new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["circuit", "work"]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with fsio.staged_dir(empty, "report") as tmp:
+        (tmp / "r").write_text("4")
+    assert fsio.artifact_kind(empty) == "report"
+    (tmp_path / "file").write_text("a file")
+    with pytest.raises(OutputExistsError):
+        fsio.check_target(tmp_path / "file", "report")
+
+
+# --- compile --out --------------------------------------------------------------------------
+def test_compile_onto_a_users_folder_is_refused(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, _ = tiny_circuit
+    user, before = _users_folder(tmp_path)
+    code, _, err = run_cli(["compile", d / "net.onnx", "--sample", d / "input.json", "--out", user], capsys)
+    _one_line_error(code, err, str(user), "not a zkgrad circuit folder", "--out")
+    assert _snapshot(tmp_path) == before
+
+
+def test_compile_onto_its_own_circuit_folder_reuses_it(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, circuit = tiny_circuit
+    shutil.copytree(circuit.path, tmp_path / "c")
+    before = _snapshot(tmp_path)
+    code, out, err = run_cli(["compile", d / "net.onnx", "--sample", d / "input.json", "--out", tmp_path / "c",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["reused"] is True
+    assert _snapshot(tmp_path) == before
+
+
+# --- model init ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, needle", [
+    (["--kwargs", '{"nope": 3}'], "does not take {'nope': 3}"),
+    (["--factory", "no_such_module:net"], "cannot import model module 'no_such_module'"),
+    (["--factory", "zkgrad.models:no_such_factory"], "'no_such_factory' is not a callable"),
+], ids=["kwargs", "module", "factory"])
+def test_model_init_failure_leaves_no_workspace(bad: list[str], needle: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ws = tmp_path / "ws"
+    code, _, err = run_cli(["model", "init", ws, *bad], capsys)
+    _one_line_error(code, err, needle)
+    assert list(tmp_path.iterdir()) == []  # no ws/, no staging folder
+    code, out, err = run_cli(["model", "init", ws, "--kwargs", '{"hidden": 4}', "--json"], capsys)
+    assert code == 0, err  # the corrected command works
+    assert json.loads(out)["genesis"].startswith("0x")
+    assert (ws / "spec.json").is_file() and (ws / "genesis" / "checkpoint.json").is_file()
+    assert fsio.artifact_kind(ws) == "workspace"
+
+
+def test_model_init_onto_a_users_folder_is_refused_and_an_empty_one_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    user, before = _users_folder(tmp_path)
+    code, _, err = run_cli(["model", "init", user, "--kwargs", '{"hidden": 4}'], capsys)
+    _one_line_error(code, err, str(user), "not a zkgrad workspace folder")
+    assert _snapshot(tmp_path) == before
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["model", "init", tmp_path / "empty", "--kwargs", '{"hidden": 4}'], capsys)
+    assert code == 0, err
+    assert (tmp_path / "empty" / "spec.json").is_file()
+
+
+# --- prove --------------------------------------------------------------------------------
+@pytest.mark.proof
+def test_failed_prove_leaves_no_witness(tiny_circuit, tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from zkgrad.circuits import engine
+    from zkgrad.errors import ProverError
+
+    d, circuit = tiny_circuit
+
+    def failing_prove(**kwargs):  # type: ignore[no-untyped-def]
+        assert Path(kwargs["witness"]).is_file()  # the real witness was made first
+        raise ProverError("prover killed")
+
+    monkeypatch.setattr(engine, "prove", failing_prove)
+    code, _, err = run_cli(["prove", "circuit", circuit.path, "--input", d / "input.json", "--out",
+                            tmp_path / "proof.json"], capsys)
+    _one_line_error(code, err, "prover killed")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    code, _, err = run_cli(["prove", "circuit", circuit.path, "--input", d / "input.json", "--out",
+                            tmp_path / "proof.json"], capsys)
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["proof.json"]  # the witness was an intermediate
+
+
+@pytest.mark.proof
+def test_prove_step_out_refuses_a_users_folder_and_replaces_an_older_step_whole(  # type: ignore[no-untyped-def]
+        tiny_workspace, tiny_dataset, tmp_path: Path, monkeypatch, capsys) -> None:
+    from zkgrad.circuits import engine
+    from zkgrad.data import batch
+    from zkgrad.errors import ProverError
+
+    spec = tiny_workspace.spec
+    x, y = batch(tiny_dataset, spec.batch_size, 0, 0)
+    np.savez(tmp_path / "batch.npz", x=x, y=y)
+    base = ["prove", "step", "--model", tiny_workspace.root, "--checkpoint", tiny_workspace.genesis_dir,
+            "--batch", tmp_path / "batch.npz", "--out"]
+
+    user, before = _users_folder(tmp_path / "u")
+    code, _, err = run_cli([*base, user], capsys)
+    _one_line_error(code, err, str(user), "not a zkgrad step folder")
+    assert _snapshot(tmp_path / "u") == before
+
+    old = tmp_path / "steps" / "000001"  # an older step, with a record the new one will not have
+    old.mkdir(parents=True)
+    fsio.write_json(old / fsio.MARKER, {"artifact": "step"})
+    fsio.write_json(old / "step.json", {"version": 1, "before": "0x00", "after": "0x01"})
+    fsio.write_json(old / "submitted.json", {"tx_hash": "0xold"})
+    older = _snapshot(tmp_path / "steps")
+
+    monkeypatch.setattr(engine, "prove", lambda **kw: (_ for _ in ()).throw(ProverError("prover killed")))
+    code, _, err = run_cli([*base, old], capsys)
+    _one_line_error(code, err, "prover killed")
+    assert _snapshot(tmp_path / "steps") == older  # no witness beside the older step, no staging left
+    monkeypatch.undo()
+
+    code, out, err = run_cli([*base, old, "--json"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in old.iterdir()) == sorted([fsio.MARKER, "checkpoint", "proof.json", "step.json",
+                                                            "witness.json"])
+    assert json.loads((old / "step.json").read_text())["after"] == json.loads(out)["after"]
+    assert [p.name for p in (tmp_path / "steps").iterdir()] == ["000001"]
+
+
+# --- report --------------------------------------------------------------------------------
+def test_report_out_onto_a_users_folder_is_refused(tiny_workspace, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    user, before = _users_folder(tmp_path)
+    code, _, err = run_cli(["report", tiny_workspace.root, "--out", user], capsys)
+    _one_line_error(code, err, str(user), "not a zkgrad report folder")
+    assert _snapshot(tmp_path) == before
+    code, _, err = run_cli(["demo", "--steps", 1, "--workdir", tmp_path / "demo", "--report", user], capsys)
+    _one_line_error(code, err, "--report")  # refused at once, not after the run
+    assert _snapshot(tmp_path) == before
