@@ -27,3 +27,8 @@ def digits_cnn(channels: int = 4) -> nn.Module:
 def tiny_mlp() -> nn.Module:
     """MLP 4-8-3 with ReLU: the smallest model, for fast tests."""
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def tanh_mlp(inputs: int = 4, hidden: int = 8, classes: int = 3) -> nn.Module:
+    """MLP inputs-hidden-classes with tanh (a lookup in the circuit): e.g. iris, 4 features, 3 classes."""
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, classes))

@@ -59,7 +59,7 @@ def compile_model(
 
     onnx_bytes = onnx_path.read_bytes()
     sample_bytes = json.dumps(sample_data, sort_keys=True).encode()
-    calib_bytes = _calibration_bytes(sample_data, calibration or [], iface)
+    calib_bytes = calibration_bytes(sample_data, calibration or [], iface)
     shas = {"onnx_sha": sha256_bytes(onnx_bytes), "sample_sha": sha256_bytes(sample_bytes + calib_bytes)}
 
     def key_for(srs_sha: str) -> str:
@@ -132,7 +132,7 @@ def compile_model(
     return Circuit(target), False
 
 
-def _calibration_bytes(sample: dict[str, Any], more: list[dict[str, Any]], iface: OnnxInterface) -> bytes:
+def calibration_bytes(sample: dict[str, Any], more: list[dict[str, Any]], iface: OnnxInterface) -> bytes:
     """ezkl's form of several calibration inputs: per graph input, their values one after another."""
     if not more:
         return b""

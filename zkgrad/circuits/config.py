@@ -76,3 +76,33 @@ def committed(kind: Literal["step", "answer"], scale: int, **kw: Any) -> Circuit
         scale_rebase_multiplier=1,
         **kw,
     )
+
+
+PLANNED_STEPS = 100
+"""Steps a model's step circuit is calibrated for unless told otherwise (``--steps``)."""
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    """The training run a model's circuits are calibrated for (``zkgrad.circuits.ranges``).
+
+    Calibrating on the first batch and the genesis weights only gives lookup ranges that the
+    weights outgrow within a few steps; these circuits are measured along a float32 run instead."""
+
+    steps: int = PLANNED_STEPS
+    """Planned training steps: the float32 run follows the batch schedule for this many steps."""
+    margin: float = 2.0
+    """Headroom: the lookup range is ``margin`` times the extremes measured along the run."""
+    seed: int = 0
+    """Seed of the batch schedule (``zkgrad.data.batch_indices``), as ``zkgrad train --seed``."""
+    samples: int = 32
+    """At most this many states of the run are measured by ezkl: those where some tensor of the step
+    graph is at its smallest or largest (about 25 of 100 steps for the digits MLP)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise InputError(f"planned steps must be at least 1, not {self.steps}", hint="e.g. --steps 100")
+        if not 1.0 <= self.margin <= 16.0:
+            raise InputError(f"lookup margin {self.margin} is out of range", hint="use 1.0 to 16.0 (default 2.0)")
+        if self.samples < 1:
+            raise InputError(f"calibration samples must be at least 1, not {self.samples}")

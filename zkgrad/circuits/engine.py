@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -174,13 +175,77 @@ def gen_witness(*, data: Path, compiled: Path, out: Path) -> dict[str, Any]:
     )
 
 
-def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path) -> dict[str, Any]:
-    return _call(
-        "prove",
-        ProverError,
-        lambda: ezkl.prove(str(witness), str(compiled), str(pk), str(proof), str(srs)),
-        witness=witness,
-    )
+def mock(*, witness: Path, compiled: Path) -> tuple[bool, str]:
+    """(satisfied, the first failure): every constraint and lookup of the circuit checked on the
+    witness, without a proof. As costly as synthesizing the circuit (seconds at logrows 17)."""
+    try:
+        with _stdout_to_stderr():
+            ezkl.mock(str(witness), str(compiled))
+        return True, ""
+    except Exception as e:  # noqa: BLE001 - ezkl reports an unsatisfied circuit by raising
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        return False, next((ln for ln in lines if "not satisfied" in ln), lines[0] if lines else "unsatisfied")
+
+
+PROVE_STALL_S = 120.0
+"""A prover that uses no CPU for this long has stopped: killed and reported (``ZKGRAD_PROVE_STALL_S``)."""
+
+
+def prove_stall_s() -> float:
+    """The stall period in force: ``ZKGRAD_PROVE_STALL_S`` when set, else :data:`PROVE_STALL_S`."""
+    text = os.environ.get("ZKGRAD_PROVE_STALL_S", "")
+    try:
+        return float(text) if text else PROVE_STALL_S
+    except ValueError:
+        raise ProverError(f"ZKGRAD_PROVE_STALL_S={text!r} is not a number of seconds", hint="e.g. 120") from None
+
+
+def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path, what: str = "the proof",
+          stall_s: float | None = None) -> None:
+    """ezkl prove, in a child process watched by :func:`zkgrad.circuits.watchdog.run_watched`.
+
+    ezkl 23 can wait forever, every thread idle, instead of failing (a witness outside the
+    circuit's lookup tables does it): a child that uses no CPU for ``stall_s`` seconds is killed
+    and reported as a ProverError naming ``what``. Ctrl-C stops the child too."""
+    from .watchdog import Stalled, run_watched
+
+    stall = prove_stall_s() if stall_s is None else stall_s
+    with tempfile.TemporaryDirectory(prefix="zkgrad-prove-") as tmp:
+        err = Path(tmp) / "error.txt"
+        args = [str(witness), str(compiled), str(pk), str(proof), str(srs), str(err)]
+        try:
+            rc = run_watched([sys.executable, "-m", __name__, "prove", *args], stall_s=stall, env=_child_env())
+        except Stalled as e:
+            raise ProverError(
+                f"ezkl prove of {what} stopped making progress (no CPU time for {e.stall_s:.0f} s) and was stopped",
+                hint="ezkl waits like this on a witness outside the circuit's lookup ranges: recompile the model "
+                     "for the run (zkgrad model compile --steps N --margin M); on a very slow machine raise "
+                     "ZKGRAD_PROVE_STALL_S", stage="prove", what=what, stall_s=e.stall_s, witness=str(witness)) from None
+        if rc == 0:
+            return
+        text = err.read_text().strip() if err.is_file() else ""
+    if text:
+        raise ProverError(f"ezkl prove of {what} failed: {text}", stage="prove", what=what, witness=str(witness))
+    why = f"was killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+    raise ProverError(f"ezkl prove of {what} {why}", hint="out of memory? a large proving key needs several GB; "
+                      "re-run with ZKGRAD_DEBUG=1 to see its output", stage="prove", what=what, returncode=rc)
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment, with this zkgrad importable first (it may not be installed)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def _prove_child(witness: str, compiled: str, pk: str, proof: str, srs: str, err: str) -> int:
+    """The child's side of :func:`prove`: the ezkl call, its failure written to ``err`` as one line."""
+    try:
+        _call("prove", ProverError, lambda: ezkl.prove(witness, compiled, pk, proof, srs))
+    except ZkgradError as e:
+        Path(err).write_text(e.message.removeprefix("ezkl prove failed: "))
+        return 1
+    return 0
 
 
 def poseidon_hash(felts: Sequence[str]) -> list[str]:
@@ -225,5 +290,7 @@ def create_evm_vka(*, vk: Path, settings: Path, vka: Path, srs: Path) -> None:
         raise CircuitError("ezkl create_evm_vka wrote no VK artifact", hint="re-run with ZKGRAD_DEBUG=1", vk=str(vk))
 
 
-def encode_calldata(*, proof: Path) -> bytes:
-    return bytes(_call("encode_evm_calldata", ProverError, lambda: ezkl.encode_evm_calldata(str(proof), os.devnull, None)))
+if __name__ == "__main__":  # python -m zkgrad.circuits.engine prove ...: the child of prove()
+    if len(sys.argv) != 8 or sys.argv[1] != "prove":
+        sys.exit("usage: python -m zkgrad.circuits.engine prove WITNESS COMPILED PK PROOF SRS ERROR_FILE")
+    sys.exit(_prove_child(*sys.argv[2:]))

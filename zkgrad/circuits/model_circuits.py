@@ -1,7 +1,8 @@
 """The two circuits of a model spec: its training step and its inference bound to weights.
 
 Both take the weights as committed inputs (``hashed/public``), so one circuit, and one verifier
-contract, serves every version of the model. Calibrated on the genesis weights and a sample batch.
+contract, serves every version of the model. Both are calibrated along a float32 run of the
+planned steps (``zkgrad.circuits.ranges``), so their lookup ranges last the whole run.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..data import Dataset
 from ..layout import AnswerLayout, StepLayout
 from ..progress import Reporter
 from .artifacts import Circuit
 from .checkpoint import Checkpoint
 from .compile import VerifierBuilder, compile_model
-from .config import committed
+from .config import CalibrationPlan, committed
+from .ranges import planned_run
 from .spec import ModelSpec
 from .training import export_inference, export_training_step
 
@@ -42,33 +46,63 @@ class ModelCircuits:
         return cls(spec, Circuit.open(folder / "step"), Circuit.open(folder / "answer"))
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """What the two circuits are calibrated on: each its sample (genesis, first batch) and more inputs."""
+
+    step_sample: dict[str, Any]
+    step_more: list[dict[str, Any]]
+    answer_sample: dict[str, Any]
+    answer_more: list[dict[str, Any]]
+    record: dict[str, Any]
+    """The plan and the steps measured, kept in the circuits' manifests."""
+
+
+def calibration(spec: ModelSpec, genesis: Checkpoint, data: Dataset | tuple[np.ndarray, np.ndarray], step_onnx: Path,
+                plan: CalibrationPlan) -> Calibration:
+    """The states of ``plan``'s float32 run that calibration measures (``zkgrad.circuits.ranges``);
+    a pair ``(x, y)`` is a data set of that one batch. The answer circuit measures the weights of
+    those states on each sample of their batch."""
+    if isinstance(data, tuple):
+        data = Dataset(np.asarray(data[0]), np.asarray(data[1], dtype=np.float64))
+    runs, chosen = planned_run(step_onnx, spec, genesis.float_state(), data.reshape(spec.input_shape), plan)
+    first, n = runs[0], genesis.n_params
+    answer_more = [{"input_data": [*(t.reshape(-1).tolist() for t in runs[i].state[:n]), row.reshape(-1).tolist()]}
+                   for i in chosen for j, row in enumerate(runs[i].x) if (i, j) != (0, 0)]
+    return Calibration(genesis.step_input(first.x, first.y), [runs[i].step_input() for i in chosen if i != 0],
+                       genesis.answer_input(first.x[:1]), answer_more,
+                       {"steps": plan.steps, "margin": plan.margin, "seed": plan.seed, "measured": chosen})
+
+
 def compile_circuits(
     spec: ModelSpec,
     genesis: Checkpoint,
-    sample: tuple[np.ndarray, np.ndarray],
+    data: Dataset | tuple[np.ndarray, np.ndarray],
     *,
     out: Path,
     srs: Path | None = None,
-    lookup_safety_margin: float = 2.0,
+    plan: CalibrationPlan | None = None,
     reporter: Reporter | None = None,
     verifier: VerifierBuilder | None = None,
 ) -> tuple[ModelCircuits, bool]:
-    """Compile (or reuse) ``out/step`` and ``out/answer``, each with the Solidity verifier that
-    ``verifier`` builds; returns (circuits, both reused)."""
-    x, y = sample
+    """Compile (or reuse) ``out/step`` and ``out/answer``, calibrated along a float32 run of
+    ``plan.steps`` steps from genesis on ``data``'s batch schedule; returns (circuits, both reused)."""
+    plan = plan or CalibrationPlan()
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
         answer_graph = export_inference(spec, Path(tmp) / "answer.onnx", batch_size=1)
-        step_sample = genesis.step_input(x, y)
-        answer_sample = genesis.answer_input(x[:1])
+        cal = calibration(spec, genesis, data, step_graph.onnx_path, plan)
         n_out = int(np.prod(answer_graph.output_shapes[0]))
         step, r1 = compile_model(
-            step_graph.onnx_path, step_sample, out=out / "step", srs=srs, reporter=reporter, verifier=verifier,
-            config=committed("step", spec.scale, lookup_safety_margin=lookup_safety_margin,
-                             extra={"spec": spec.to_dict(), "n_state": step_graph.n_state,
+            step_graph.onnx_path, cal.step_sample, out=out / "step", srs=srs, reporter=reporter, verifier=verifier,
+            calibration=cal.step_more,
+            config=committed("step", spec.scale, lookup_safety_margin=plan.margin,
+                             extra={"spec": spec.to_dict(), "n_state": step_graph.n_state, "calibration": cal.record,
                                     "n_params": step_graph.n_params, "state_names": list(step_graph.state_names)}))
         answer, r2 = compile_model(
-            answer_graph.onnx_path, answer_sample, out=out / "answer", srs=srs, reporter=reporter, verifier=verifier,
-            config=committed("answer", spec.scale, lookup_safety_margin=lookup_safety_margin,
-                             extra={"spec": spec.to_dict(), "n_params": answer_graph.n_params, "n_outputs": n_out}))
+            answer_graph.onnx_path, cal.answer_sample, out=out / "answer", srs=srs, reporter=reporter,
+            verifier=verifier, calibration=cal.answer_more,
+            config=committed("answer", spec.scale, lookup_safety_margin=plan.margin,
+                             extra={"spec": spec.to_dict(), "n_params": answer_graph.n_params, "n_outputs": n_out,
+                                    "calibration": cal.record}))
     return ModelCircuits(spec, step, answer), r1 and r2

@@ -116,8 +116,8 @@ class Backend(ABC):
         """Why ``available()`` is false (empty when it is true)."""
         return ""
 
-    def prove(self, circuit: Circuit, witness_path: Path, proof_path: Path) -> None:
-        """Write the proof for ``witness_path`` to ``proof_path`` (atomically)."""
+    def prove(self, circuit: Circuit, witness_path: Path, proof_path: Path, *, what: str = "the proof") -> None:
+        """Write the proof for ``witness_path`` to ``proof_path`` (atomically); errors name ``what``."""
         if not self.available():
             raise BackendUnavailableError(f"the {self.name} prover is not available: {self.unavailable_reason()}",
                                           hint="use --device cpu", backend=self.name)
@@ -125,7 +125,8 @@ class Backend(ABC):
         circuit.check_complete()
         srs = circuit.srs
         with self._device(), fsio.temp_path(Path(proof_path)) as tmp:
-            engine.prove(witness=Path(witness_path), compiled=circuit.compiled, pk=circuit.pk, proof=tmp, srs=srs)
+            engine.prove(witness=Path(witness_path), compiled=circuit.compiled, pk=circuit.pk, proof=tmp, srs=srs,
+                         what=what)
             if not tmp.is_file():
                 raise ProverError("ezkl prove wrote no proof", hint="re-run with ZKGRAD_DEBUG=1", backend=self.name)
 

@@ -54,13 +54,15 @@ class ProveJob:
     """``cpu``, ``gpu`` or ``auto``: chosen on the worker; ``gpu`` jobs ask Ray for a GPU."""
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Unique per pool: results are delivered once per job id."""
+    label: str = ""
+    """What the proof is, for errors (e.g. ``step 4``); default: the kind."""
 
     @classmethod
     def for_circuit(cls, circuit: Circuit, data: dict[str, Any], output: str | Path, *, kind: JobKind = "inference",
-                    device: str = "cpu", job_id: str | None = None) -> "ProveJob":
+                    device: str = "cpu", job_id: str | None = None, label: str = "") -> "ProveJob":
         extra = {"job_id": job_id} if job_id else {}
         return cls(circuit_key=circuit.key, circuit_path=str(Path(circuit.path).resolve()), data=data,
-                   output=str(output), kind=kind, device=device, **extra)
+                   output=str(output), kind=kind, device=device, label=label, **extra)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,10 @@ def run_job(job: ProveJob, circuit: Circuit | None = None, *, gpu_ids: tuple[str
     with tempfile.TemporaryDirectory(prefix=f"zkgrad-job-{job.job_id[:12]}-") as tmp:
         wpath, ppath = Path(tmp) / "witness.json", Path(tmp) / "proof.json"
         t0 = time.perf_counter()
-        w = make_witness(circuit, job.data, out=wpath)
+        what = job.label or f"the {job.kind} proof"
+        w = make_witness(circuit, job.data, out=wpath, what=what)
         t1 = time.perf_counter()
-        backend.prove(circuit, wpath, ppath)
+        backend.prove(circuit, wpath, ppath, what=what)
         t2 = time.perf_counter()
         proof = fsio.read_json(ppath, "proof")
     timings = {"witness": round(t1 - t0, 4), "prove": round(t2 - t1, 4)}

@@ -28,8 +28,8 @@ def make_prover(pool: str = "serial", device: str = "auto", *,
     with open_pool(pool) as opened:
 
         def prove(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
-            jobs = [ProveJob.for_circuit(circuits.step, p.input_data, p.proof_path, kind="step", device=device)
-                    for p in pendings]
+            jobs = [ProveJob.for_circuit(circuits.step, p.input_data, p.proof_path, kind="step", device=device,
+                                         label=f"step {p.after.version}") for p in pendings]
             for p, result in zip(pendings, opened.map_ordered(jobs)):
                 if result.notice and on_notice is not None and result.notice not in seen:
                     seen.add(result.notice)

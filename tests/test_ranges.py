@@ -1,0 +1,213 @@
+"""Circuits that last a training run, and no hang ever.
+
+ezkl 23's prover waits forever, every thread idle, on a witness outside the circuit's lookup
+table. zkgrad calibrates step circuits along the planned run, refuses such a witness before
+proving it, and stops a prover that makes no progress. No test here can hang: each call that
+could is run under a guard thread that fails the test and kills the prover child after a bound.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from zkgrad.circuits import engine
+from zkgrad.circuits.compile import compile_model
+from zkgrad.circuits.config import CalibrationPlan, CircuitConfig
+from zkgrad.circuits.export import export_module, sample_json
+from zkgrad.circuits.watchdog import Stalled, run_watched
+from zkgrad.errors import InputError, ProverError
+
+GUARD_S = 240.0  # far beyond any stall period used here: reaching it means the watchdog failed
+
+
+def guarded(fn: Callable[[], Any], limit_s: float = GUARD_S) -> tuple[Any, BaseException | None, float]:
+    """(result, exception, seconds) of ``fn`` run in a thread; the test fails, and the prover
+    children of this process are killed, when it has not returned after ``limit_s``."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["v"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            out["e"] = e
+
+    t0 = time.monotonic()
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    th.join(limit_s)
+    if th.is_alive():
+        for child in psutil.Process().children(recursive=True):
+            if "zkgrad.circuits.engine" in " ".join(child.cmdline()):
+                child.kill()
+        pytest.fail(f"still running after {limit_s} s: the call hung")
+    return out.get("v"), out.get("e"), time.monotonic() - t0
+
+
+# --- the watchdog on plain processes -------------------------------------------------------
+def test_watchdog_kills_a_child_that_waits_forever() -> None:
+    _, err, secs = guarded(lambda: run_watched([sys.executable, "-c", "import time; time.sleep(600)"], stall_s=2))
+    assert isinstance(err, Stalled) and err.stall_s == 2
+    assert secs < 60
+
+
+def test_watchdog_lets_a_busy_child_finish() -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 3: pass\nraise SystemExit(7)"
+    rc, err, _ = guarded(lambda: run_watched([sys.executable, "-c", burn], stall_s=1))
+    assert err is None and rc == 7
+
+
+# --- a circuit with a lookup (tanh), calibrated on a small input ------------------------------
+@pytest.fixture(scope="module")
+def tanh_circuit(tmp_path_factory: pytest.TempPathFactory, zkgrad_home: Any) -> Any:
+    """y = tanh(Wx + b), 2 -> 2, lookup range from x = (0.1, -0.1) with no margin (scale 7: small keys)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh())
+    d = tmp_path_factory.mktemp("tanh")
+    x = torch.tensor([[0.1, -0.1]])
+    export_module(net, x, d / "net.onnx")
+    (d / "input.json").write_text(json.dumps(sample_json(x)))
+    circuit, _ = compile_model(d / "net.onnx", d / "input.json", out=d / "circuit",
+                               config=CircuitConfig(scale=7, scale_rebase_multiplier=1, lookup_safety_margin=1.0))
+    return circuit
+
+
+OUTSIDE = {"input_data": [[30.0, -30.0]]}
+INSIDE = {"input_data": [[0.1, -0.1]]}
+
+
+def test_witness_outside_the_lookup_range_is_refused_as_mock_refuses_it(tanh_circuit: Any, tmp_path: Path) -> None:
+    from zkgrad.circuits.ranges import lookup_range
+    from zkgrad.prover.prove import witness
+
+    lo, hi = lookup_range(tanh_circuit)
+    with pytest.raises(ProverError) as info:
+        witness(tanh_circuit, OUTSIDE, out=tmp_path / "w.json", what="step 4")
+    msg = str(info.value)
+    assert msg.startswith("step 4 leaves the circuit's lookup range") and f"[{lo:,}, {hi:,}]" in msg
+    assert info.value.data["value"] < lo and "--steps N --margin M" in msg and "\n" not in msg
+    # ezkl's full check agrees on both witnesses
+    engine.gen_witness(data=_write(tmp_path / "out.json", OUTSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "wo.json")
+    ok, why = engine.mock(witness=tmp_path / "wo.json", compiled=tanh_circuit.compiled)
+    assert not ok and "Lookup" in why
+    w = witness(tanh_circuit, INSIDE, out=tmp_path / "wi.json", what="step 1")
+    assert lo <= w["min_lookup_inputs"] <= w["max_lookup_inputs"] <= hi
+    assert engine.mock(witness=tmp_path / "wi.json", compiled=tanh_circuit.compiled) == (True, "")
+
+
+@pytest.mark.proof
+def test_a_prover_that_hangs_is_stopped_and_reported(tanh_circuit: Any, tmp_path: Path) -> None:
+    """The witness ezkl 23 hangs on (all threads idle, forever): stopped after the stall period."""
+    engine.gen_witness(data=_write(tmp_path / "in.json", OUTSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "w.json")
+    proof = tmp_path / "proof.json"
+    _, err, secs = guarded(lambda: engine.prove(witness=tmp_path / "w.json", compiled=tanh_circuit.compiled,
+                                                pk=tanh_circuit.pk, proof=proof, srs=tanh_circuit.srs,
+                                                what="step 4", stall_s=3))
+    assert isinstance(err, ProverError), err
+    assert str(err).startswith("ezkl prove of step 4 stopped making progress (no CPU time for 3 s)")
+    assert err.data["what"] == "step 4" and not proof.exists()
+    assert secs < 120
+    assert not [c for c in psutil.Process().children(recursive=True)
+                if "zkgrad.circuits.engine" in " ".join(c.cmdline())], "the stalled prover was left running"
+    # the same circuit still proves a witness inside its range under the same watchdog
+    engine.gen_witness(data=_write(tmp_path / "ok.json", INSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "wi.json")
+    _, err, _ = guarded(lambda: engine.prove(witness=tmp_path / "wi.json", compiled=tanh_circuit.compiled,
+                                             pk=tanh_circuit.pk, proof=proof, srs=tanh_circuit.srs, stall_s=30))
+    assert err is None and proof.is_file()
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+# --- calibration along the planned run -------------------------------------------------------
+def test_planned_run_measures_the_states_where_tensors_peak(tmp_path: Path) -> None:
+    from zkgrad.circuits.checkpoint import genesis
+    from zkgrad.circuits.ranges import planned_run
+    from zkgrad.circuits.training import export_training_step
+
+    spec, ds = _tanh_model(scale=12)
+    graph = export_training_step(spec, tmp_path / "step.onnx")
+    runs, chosen = planned_run(graph.onnx_path, spec, genesis(spec).float_state(), ds, CalibrationPlan(steps=30))
+    assert len(runs) == 30 and chosen[0] == 0 and chosen == sorted(set(chosen)) and len(chosen) > 1
+    assert [r.step for r in runs] == list(range(30))
+    # the run follows the batch schedule and starts from genesis
+    from zkgrad.data import batch
+
+    x1, _ = batch(ds, spec.batch_size, 1, 0)
+    assert np.allclose(runs[1].x, x1, atol=2 ** -12)
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0].state, genesis(spec).float_state()))
+    with pytest.raises(InputError, match="planned steps"):
+        CalibrationPlan(steps=0)
+
+
+def _tanh_model(scale: int) -> tuple[Any, Any]:
+    """The issue's tanh MLP: iris (4 features, 3 classes, 120 rows), cross-entropy, lr 0.5, batch 8."""
+    from sklearn.datasets import load_iris
+
+    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.data import Dataset
+
+    iris = load_iris()
+    idx = np.random.default_rng(0).permutation(150)[:120]
+    spec = ModelSpec(factory="zkgrad.models:tanh_mlp", loss="cross_entropy", lr=0.5, batch_size=8, input_shape=(4,),
+                     target_shape=(3,), scale=scale)
+    return spec, Dataset(iris.data[idx], iris.target[idx], 3)
+
+
+@pytest.mark.slow
+@pytest.mark.proof
+def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path: Path) -> None:
+    """First-batch calibration (no margin): some step leaves the range and is refused in seconds,
+    naming the step, with nothing written. Calibrated for the planned run: every planned step
+    stays inside, and the step the old circuit refused proves."""
+    from zkgrad.circuits.ranges import lookup_range
+    from zkgrad.data import batch
+    from zkgrad.prover.step import prove_pending, witness_step
+    from zkgrad.train.workspace import Workspace
+
+    spec, ds = _tanh_model(scale=8)
+    steps = 12
+    old = Workspace.create(tmp_path / "first-batch", spec)
+    old_c, _ = old.compile(ds, plan=CalibrationPlan(steps=1, margin=1.0))
+    ck, refused = old.genesis(), None
+    for t in range(steps):
+        x, y = batch(ds, spec.batch_size, t, 0)
+        try:
+            ck = witness_step(old_c, ck, x, y, folder=old.step_dir(t + 1)).after
+        except ProverError as e:
+            refused = (t, str(e))
+            break
+    assert refused is not None, "the first batch's range lasted the run: the test model does not outgrow it"
+    t_bad, msg = refused
+    assert msg.startswith(f"step {t_bad + 1} leaves the circuit's lookup range") and "\n" not in msg
+    assert not old.step_dir(t_bad + 1).exists()
+
+    new = Workspace.create(tmp_path / "planned", spec)
+    new_c, _ = new.compile(ds, plan=CalibrationPlan(steps=steps))
+    assert new_c.step.manifest["config"]["extra"]["calibration"]["steps"] == steps
+    lo, hi = lookup_range(new_c.step)
+    ck, pending = new.genesis(), None
+    for t in range(steps):
+        x, y = batch(ds, spec.batch_size, t, 0)
+        p = witness_step(new_c, ck, x, y, folder=new.step_dir(t + 1))
+        w = json.loads(p.witness_path.read_text())
+        assert lo <= w["min_lookup_inputs"] and w["max_lookup_inputs"] <= hi
+        if t == t_bad:
+            pending = p
+        else:
+            p.discard()
+        ck = p.after
+    assert pending is not None
+    proven, err, _ = guarded(lambda: prove_pending(new_c, pending), limit_s=900)
+    assert err is None and proven.after.commitment == pending.after.commitment

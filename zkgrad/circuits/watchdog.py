@@ -1,0 +1,59 @@
+"""Run a child process and stop it when it stops making progress.
+
+Progress is CPU time: a prover that computes uses CPU, one that waits forever (ezkl 23 on a
+witness outside its lookup tables: every thread parked on a lock) uses none. A child that gains
+less than 1 % of one core's time over ``stall_s`` seconds is killed. On a loaded machine a
+working prover still gains CPU time, only more slowly, so load alone does not trip it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Mapping, Sequence
+
+import psutil
+
+PROGRESS = 0.01
+"""The least CPU time, as a fraction of the stall period, that counts as progress."""
+
+
+class Stalled(Exception):
+    """The child used (almost) no CPU for ``stall_s`` seconds and was killed."""
+
+    def __init__(self, stall_s: float) -> None:
+        super().__init__(f"no progress for {stall_s} s")
+        self.stall_s = stall_s
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def run_watched(cmd: Sequence[str], *, stall_s: float, env: Mapping[str, str] | None = None) -> int:
+    """Run ``cmd`` to its end and return its exit code; raise :class:`Stalled` (after killing it)
+    when it stops making progress. Whatever stops the caller (Ctrl-C) stops the child too."""
+    if stall_s <= 0:
+        raise ValueError(f"stall_s must be positive, not {stall_s}")
+    child = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None)
+    try:
+        watched = psutil.Process(child.pid)
+        used, since = 0.0, time.monotonic()
+        while True:
+            try:
+                return child.wait(timeout=min(1.0, stall_s / 4))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                now = _cpu_seconds(watched)
+            except psutil.Error:  # it is exiting: the next wait collects it
+                continue
+            if now - used >= PROGRESS * stall_s:
+                used, since = now, time.monotonic()
+            elif time.monotonic() - since >= stall_s:
+                raise Stalled(stall_s)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
