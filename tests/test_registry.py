@@ -422,7 +422,7 @@ def test_a_reentrant_prover_cannot_collect_twice(env: Env) -> None:
     # the second update is still valid on its own, and is paid on its own
     transact(w3, attacker.functions.submit(second_proof, second))
     assert w3.eth.get_balance(attacker.address) == 2 * REWARD and reg.version(mid) == 2
-    # submitted through a contract: the proofs come back from the node's call tracer, and the
+    # submitted through a contract: the proofs are found in the transactions' input (no tracer), and the
     # first transaction's reverted inner submission is not mistaken for its accepted one
     sent = [(c.proof, list(c.instances)) for c in reg.updates_calldata(mid)]
     assert sent == [(first_proof, first), (second_proof, second)]

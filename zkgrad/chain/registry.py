@@ -1,28 +1,39 @@
-"""The Python side of ``contracts/ZkgradRegistry.sol``: deploy it, register models, submit
+"""The Python side of ``ZkgradRegistry.sol``: deploy it, register models, submit
 proven updates and answers, and read a model's lineage back from events and calldata.
 
 Every call and event is standard ABI; nothing here is needed to read the registry from any
 other Ethereum client. Reverts surface as ``TransactionRevertedError`` whose
 ``data["error"]`` is the custom error's name (``StaleHead``, ``ReplayedProof``, ...).
+Reads work on public providers: logs are read in pages (zkgrad.chain.logs) over the blocks
+the contract itself records (a model's registration, its head's update), and no debug_* RPC
+is used.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import Web3Exception
 from web3.logs import DISCARD
 
+from zkgrad.chain.calldata import find_update
 from zkgrad.chain.client import account as default_account
-from zkgrad.chain.client import call, contract_at, deploy, transact
-from zkgrad.chain.contracts import compile_registry
-from zkgrad.errors import ChainError, InputError, RpcUnreachableError
+from zkgrad.chain.client import (
+    block_number,
+    call,
+    contract_at,
+    deploy,
+    get_code,
+    get_receipt,
+    get_transaction,
+    transact,
+)
+from zkgrad.chain.logs import DEFAULT_SPAN, read_logs
+from zkgrad.contracts import REGISTRY, shipped
+from zkgrad.errors import ChainError, InputError
 from zkgrad.layout import StepLayout
 
 HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the contract's HEAD)
@@ -80,12 +91,12 @@ class UpdateRecord:
 
 @dataclass(frozen=True)
 class SubmittedUpdate:
-    """An accepted update's proof and instances, read back from its transaction's calldata."""
+    """An accepted update with its proof and instances, read back from its transaction's input
+    (zkgrad.chain.calldata); ``proof`` is None when the input does not carry them."""
 
-    version: int
-    proof: bytes
+    record: UpdateRecord
+    proof: bytes | None
     instances: tuple[int, ...]
-    tx_hash: str
 
 
 @dataclass(frozen=True)
@@ -103,18 +114,19 @@ class AnswerRecord:
 
 def deploy_registry(w3: Web3, account: LocalAccount | None = None) -> str:
     """Deploy a fresh ``ZkgradRegistry``; returns its address."""
-    return deploy(w3, compile_registry(), account=account).address
+    return deploy(w3, shipped(REGISTRY), account=account).address
 
 
 class Registry:
-    """A deployed ``ZkgradRegistry`` at ``address``."""
+    """A deployed ``ZkgradRegistry`` at ``address``; event logs are read ``log_span`` blocks at a
+    time at most."""
 
-    def __init__(self, w3: Web3, address: str) -> None:
+    def __init__(self, w3: Web3, address: str, *, log_span: int = DEFAULT_SPAN) -> None:
         self.w3 = w3
+        self.log_span = log_span
         self.address = Web3.to_checksum_address(address)
-        self.contract = contract_at(w3, self.address, compile_registry().abi)
-        with _reading(w3):
-            code = w3.eth.get_code(self.address)
+        self.contract = contract_at(w3, self.address, shipped(REGISTRY).abi)
+        code = get_code(w3, self.address)
         if not code:
             raise ChainError(
                 f"no contract at {self.address}",
@@ -154,6 +166,11 @@ class Registry:
     def fund(self, model_id: int, amount: int, *, account: LocalAccount | None = None) -> Any:
         """Add ``amount`` wei to the model's bounty; returns the receipt."""
         return transact(self.w3, self.contract.functions.fund(model_id), account=account, value=amount)
+
+    def fundings(self, model_id: int, first: int) -> list[tuple[str, int]]:
+        """(funder, amount) of each of the model's Funded events from block ``first`` on."""
+        logs = self._logs("Funded", model_id, first, block_number(self.w3))
+        return [(str(log["args"]["funder"]), int(log["args"]["amount"])) for log in logs]
 
     def set_reward_per_update(
         self, model_id: int, reward: int, *, account: LocalAccount | None = None
@@ -231,6 +248,7 @@ class Registry:
         return int(call(self.contract.functions.version(model_id)))
 
     def model_count(self) -> int:
+        """Models registered so far; ids run from 1 to this (``register`` finds its own among them)."""
         return int(call(self.contract.functions.modelCount()))
 
     def credit(self, address: str) -> int:
@@ -259,12 +277,16 @@ class Registry:
         known, version, _, _ = call(self.contract.functions.getUpdate(model_id, _bytes32(commitment)))
         return int(version) if known else None
 
-    def history(self, model_id: int, *, from_block: int = 0) -> list[UpdateRecord]:
+    def history(self, model_id: int) -> list[UpdateRecord]:
         """Every accepted update of the model, oldest first, with each transaction's gas."""
+        info = self.model(model_id)
+        if info.version == 0:
+            return []
+        first, last = self._known_at(model_id, info.genesis), self._known_at(model_id, info.head)
         records = []
-        for log in self._logs("UpdateAccepted", model_id, from_block):
+        for log in self._logs("UpdateAccepted", model_id, first, last):
             a = log["args"]
-            receipt = self._receipt(log["transactionHash"])
+            receipt = get_receipt(self.w3, log["transactionHash"])
             records.append(
                 UpdateRecord(
                     model_id=model_id,
@@ -281,23 +303,23 @@ class Registry:
             )
         return sorted(records, key=lambda r: r.version)
 
-    def updates_calldata(self, model_id: int, *, from_block: int = 0) -> list[SubmittedUpdate]:
-        """Each accepted update's proof and instances, decoded from its transaction's input
+    def updates_calldata(self, model_id: int) -> list[SubmittedUpdate]:
+        """Each accepted update with its proof and instances, found in its transaction's input
         (for ``audit``: re-verify every proof off-chain)."""
+        layout = StepLayout(self.model(model_id).n_params)
         found = []
-        n_params = self.model(model_id).n_params
-        for record in self.history(model_id, from_block=from_block):
-            with _reading(self.w3):
-                tx = self.w3.eth.get_transaction(record.tx_hash)  # type: ignore[arg-type]
-            proof, instances = self._decode_submit(tx, record, n_params)
-            found.append(SubmittedUpdate(record.version, proof, instances, record.tx_hash))
+        for r in self.history(model_id):
+            data = bytes(get_transaction(self.w3, r.tx_hash)["input"])
+            hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, loss_hash=r.loss_hash)
+            found.append(SubmittedUpdate(r, *hit) if hit else SubmittedUpdate(r, None, ()))
         return found
 
-    def answers(self, model_id: int, *, from_block: int = 0) -> list[AnswerRecord]:
+    def answers(self, model_id: int) -> list[AnswerRecord]:
         """Every accepted answer of the model, in id order."""
+        first = self._known_at(model_id, self.model(model_id).genesis)
         out = []
-        for log in self._logs("AnswerAccepted", model_id, from_block):
-            receipt = self._receipt(log["transactionHash"])
+        for log in self._logs("AnswerAccepted", model_id, first, block_number(self.w3)):
+            receipt = get_receipt(self.w3, log["transactionHash"])
             out.append(_answer(log, receipt))
         return sorted(out, key=lambda r: r.answer_id)
 
@@ -307,57 +329,13 @@ class Registry:
         return str(a[0]), int(a[1]), int(a[2]), int(a[3]), tuple(int(v) for v in a[4])
 
     # --- internals --------------------------------------------------------------------
-    def _logs(self, event: str, model_id: int, from_block: int) -> list[Any]:
-        with _reading(self.w3):
-            return list(
-                getattr(self.contract.events, event)().get_logs(
-                    from_block=from_block, argument_filters={"modelId": model_id}
-                )
-            )
+    def _known_at(self, model_id: int, commitment: bytes) -> int:
+        """The block where the model first had these weights (genesis: its registration)."""
+        return int(call(self.contract.functions.getUpdate(model_id, commitment))[3])
 
-    def _receipt(self, tx_hash: Any) -> Any:
-        with _reading(self.w3):
-            return self.w3.eth.get_transaction_receipt(tx_hash)
-
-    def _decode_submit(self, tx: Any, record: UpdateRecord, n_params: int) -> tuple[bytes, tuple[int, ...]]:
-        """The submitUpdate call behind ``record``: the transaction itself, or, when a
-        contract made the call, the matching inner call from the node's call tracer."""
-        calls = [tx["input"]] if _same(tx.get("to"), self.address) else self._inner_calls(record.tx_hash)
-        for data in calls:
-            try:
-                fn, args = self.contract.decode_function_input(data)
-            except (ValueError, Web3Exception):
-                continue
-            if fn.fn_name != "submitUpdate" or int(args["modelId"]) != record.model_id:
-                continue
-            instances = tuple(int(v) for v in args["instances"])
-            step = StepLayout(n_params)
-            if len(instances) == step.length and step.after_commitment(instances) == record.after:
-                return bytes(args["proof"]), instances
-        raise ChainError(
-            f"cannot find the submitUpdate call of version {record.version} in {record.tx_hash}",
-            hint="the node has no call tracer (debug_traceTransaction); use an archive node or anvil",
-            tx_hash=record.tx_hash,
-        )
-
-    def _inner_calls(self, tx_hash: str) -> list[bytes]:
-        try:
-            trace = self.w3.provider.make_request(
-                "debug_traceTransaction",
-                [tx_hash, {"tracer": "callTracer"}],  # type: ignore[arg-type]
-            )
-        except (Web3Exception, requests.RequestException, ValueError):
-            return []
-        out: list[bytes] = []
-        stack = [trace.get("result") or {}]
-        while stack:
-            frame = stack.pop()
-            if frame.get("error"):
-                continue  # reverted, with everything inside it: it was not accepted
-            if _same(frame.get("to"), self.address) and frame.get("input"):
-                out.append(bytes.fromhex(str(frame["input"]).removeprefix("0x")))
-            stack.extend(frame.get("calls") or [])
-        return out
+    def _logs(self, event: str, model_id: int, first: int, last: int) -> list[Any]:
+        return read_logs(getattr(self.contract.events, event), {"modelId": model_id}, first, last,
+                         span=self.log_span)
 
 
 def _answer(event: Any, receipt: Any) -> AnswerRecord:
@@ -373,21 +351,6 @@ def _answer(event: Any, receipt: Any) -> AnswerRecord:
         tx_hash=_hex(receipt["transactionHash"]),
         gas_used=int(receipt["gasUsed"]),
     )
-
-
-@contextlib.contextmanager
-def _reading(w3: Web3) -> Iterator[None]:
-    """web3's and requests' errors on plain reads -> zkgrad's."""
-    try:
-        yield
-    except (requests.ConnectionError, requests.Timeout, ConnectionError) as exc:
-        raise RpcUnreachableError(str(getattr(w3.provider, "endpoint_uri", w3.provider))) from exc
-    except Web3Exception as exc:
-        raise ChainError(f"node refused: {exc}") from None
-
-
-def _same(a: Any, b: str) -> bool:
-    return isinstance(a, str) and a.lower() == b.lower()
 
 
 def _hex(value: Any) -> str:
