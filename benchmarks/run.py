@@ -112,7 +112,9 @@ def _plain_run_args(cfg: Any) -> dict[str, Any]:
 
 def _plain_setup_args(circuit: Any, srs: Path, folder: Path) -> dict[str, Any]:
     cfg = circuit.config
-    return {"dir": str(folder), "onnx": str(circuit.onnx), "data": str(circuit.sample),
+    calibrated_on = circuit.path / "calibration.json"  # a model's circuits: states along the planned run
+    return {"dir": str(folder), "onnx": str(circuit.onnx),
+            "data": str(calibrated_on if calibrated_on.is_file() else circuit.sample),
             "run_args": _plain_run_args(cfg), "target": cfg.calibration_target, "margin": cfg.lookup_safety_margin,
             "scales": [cfg.scale] if cfg.scale is not None else None,
             "rebase": [cfg.scale_rebase_multiplier] if cfg.scale_rebase_multiplier else [1, 2, 10],

@@ -94,7 +94,7 @@ def test_witness_outside_the_lookup_range_is_refused_as_mock_refuses_it(tanh_cir
         witness(tanh_circuit, OUTSIDE, out=tmp_path / "w.json", what="step 4")
     msg = str(info.value)
     assert msg.startswith("step 4 leaves the circuit's lookup range") and f"[{lo:,}, {hi:,}]" in msg
-    assert info.value.data["value"] < lo and "--steps N --margin M" in msg and "\n" not in msg
+    assert info.value.data["value"] < lo and "compile the circuit again" in msg and "\n" not in msg
     # ezkl's full check agrees on both witnesses
     engine.gen_witness(data=_write(tmp_path / "out.json", OUTSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "wo.json")
     ok, why = engine.mock(witness=tmp_path / "wo.json", compiled=tanh_circuit.compiled)
@@ -191,10 +191,11 @@ def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path
     assert refused is not None, "the first batch's range lasted the run: the test model does not outgrow it"
     t_bad, msg = refused
     assert msg.startswith(f"step {t_bad + 1} leaves the circuit's lookup range") and "\n" not in msg
+    assert "this circuit: 1 steps, margin 1.0): zkgrad model compile WORKSPACE --steps N --margin M" in msg
     assert not old.step_dir(t_bad + 1).exists()
 
     new = Workspace.create(tmp_path / "planned", spec)
-    new_c, _ = new.compile(ds, plan=CalibrationPlan(steps=steps))
+    new_c, _ = new.compile(ds, plan=CalibrationPlan(steps=steps, margin=2.0))  # its quantized run strays
     assert new_c.step.manifest["config"]["extra"]["calibration"]["steps"] == steps
     lo, hi = lookup_range(new_c.step)
     ck, pending = new.genesis(), None

@@ -80,6 +80,11 @@ def committed(kind: Literal["step", "answer"], scale: int, **kw: Any) -> Circuit
 
 PLANNED_STEPS = 100
 """Steps a model's step circuit is calibrated for unless told otherwise (``--steps``)."""
+LOOKUP_MARGIN = 1.25
+"""Default headroom over the run's measured extremes (``--margin``). The digits MLP's run spans
+about 102 k lookup values: x1.25 still fits logrows 17, x1.5 needs logrows 18 (twice the prove
+time and memory). Runs whose quantized path strays from the float one (a tanh MLP at lr 0.5 on
+raw iris) need 2: the check before proving then says so in seconds (BENCHMARKS.md)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class CalibrationPlan:
 
     steps: int = PLANNED_STEPS
     """Planned training steps: the float32 run follows the batch schedule for this many steps."""
-    margin: float = 2.0
+    margin: float = LOOKUP_MARGIN
     """Headroom: the lookup range is ``margin`` times the extremes measured along the run."""
     seed: int = 0
     """Seed of the batch schedule (``zkgrad.data.batch_indices``), as ``zkgrad train --seed``."""
@@ -103,6 +108,6 @@ class CalibrationPlan:
         if self.steps < 1:
             raise InputError(f"planned steps must be at least 1, not {self.steps}", hint="e.g. --steps 100")
         if not 1.0 <= self.margin <= 16.0:
-            raise InputError(f"lookup margin {self.margin} is out of range", hint="use 1.0 to 16.0 (default 2.0)")
+            raise InputError(f"lookup margin {self.margin} is out of range", hint=f"use 1.0 to 16.0 (default {LOOKUP_MARGIN})")
         if self.samples < 1:
             raise InputError(f"calibration samples must be at least 1, not {self.samples}")

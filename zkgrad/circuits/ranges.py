@@ -125,11 +125,12 @@ def check_witness(circuit: Circuit, witness: dict[str, Any], *, what: str) -> No
     if lo <= wmin and wmax <= hi:
         return
     value = wmin if wmin < lo else wmax
-    plan = (circuit.manifest.get("config", {}).get("extra", {}) or {}).get("calibration") or {}
-    built = f"this one: {plan['steps']} steps, margin {plan['margin']}; " if plan else ""
+    plan = (circuit.manifest.get("config", {}).get("extra", {}) or {}).get("calibration")
+    if plan:
+        hint = (f"recompile the model for a longer run or with more headroom (this circuit: {plan['steps']} steps, "
+                f"margin {plan['margin']}): zkgrad model compile WORKSPACE --steps N --margin M, then register it anew")
+    else:
+        hint = "compile the circuit again with a sample that reaches such values"
     raise ProverError(
         f"{what} leaves the circuit's lookup range: a lookup input is {value:,}, outside [{lo:,}, {hi:,}]; "
-        "nothing was proven",
-        hint=f"recompile the model for a longer run or with more headroom ({built}zkgrad model compile WORKSPACE "
-             "--steps N --margin M), then register it anew",
-        what=what, value=value, lookup_range=f"[{lo}, {hi}]")
+        "nothing was proven", hint=hint, what=what, value=value, lookup_range=f"[{lo}, {hi}]")
