@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..circuits.config import LOOKUP_MARGIN, PLANNED_STEPS
 from .options import Json
 from .output import Output
 
@@ -63,18 +64,22 @@ def compile_(
     workspace: Annotated[Path, typer.Argument(help="Workspace from 'zkgrad model init'")],
     data: Annotated[Optional[Path], typer.Option(help="Calibration data (.npz x,y or .csv); default: digits")] = None,
     srs: Annotated[Optional[Path], typer.Option(help="Ceremony SRS file; default: development SRS (insecure)")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Planned training steps: the lookup ranges are measured along "
+                                       "a float32 run of them")] = PLANNED_STEPS,
+    margin: Annotated[float, typer.Option(min=1.0, max=16.0, help="Lookup range = margin x the extremes of that run")] = LOOKUP_MARGIN,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
     json_: Json = False,
 ) -> None:
     """Compile the model's training-step and inference circuits (reused when unchanged)."""
-    from ..data import batch
+    from ..circuits.config import CalibrationPlan
     from ..train.workspace import Workspace
     from .data_opts import load_data
 
     o = Output(json_)
     ws = Workspace.open(workspace)
-    spec = ws.spec
-    ds = load_data(data, spec)
-    circuits, reused = ws.compile(batch(ds, spec.batch_size, 0, spec.seed), srs=srs, reporter=o.reporter())
+    ds = load_data(data, ws.spec)
+    circuits, reused = ws.compile(ds, srs=srs, plan=CalibrationPlan(steps=steps, margin=margin, seed=seed),
+                                  reporter=o.reporter())
     s, a = circuits.step.manifest, circuits.answer.manifest
     o.result({"reused": reused, "step": {"path": str(circuits.step.path), "logrows": s["logrows"], "key": s["key"]},
               "answer": {"path": str(circuits.answer.path), "logrows": a["logrows"], "key": a["key"]},
