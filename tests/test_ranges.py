@@ -27,6 +27,8 @@ from zkgrad.circuits.export import export_module, sample_json
 from zkgrad.circuits.watchdog import Stalled, run_watched
 from zkgrad.errors import InputError, ProverError
 
+from .helpers import run_cli
+
 GUARD_S = 240.0  # far beyond any stall period used here: reaching it means the watchdog failed
 
 
@@ -167,7 +169,7 @@ def _tanh_model(scale: int) -> tuple[Any, Any]:
 
 @pytest.mark.slow
 @pytest.mark.proof
-def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path: Path) -> None:
+def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path: Path, capsys: Any) -> None:
     """First-batch calibration (no margin): some step leaves the range and is refused in seconds,
     naming the step, with nothing written. Calibrated for the planned run: every planned step
     stays inside, and the step the old circuit refused proves."""
@@ -193,6 +195,14 @@ def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path
     assert msg.startswith(f"step {t_bad + 1} leaves the circuit's lookup range") and "\n" not in msg
     assert "this circuit: 1 steps, margin 1.0): zkgrad model compile WORKSPACE --steps N --margin M" in msg
     assert not old.step_dir(t_bad + 1).exists()
+    # the same step through the CLI: exit 1, one line on stderr, nothing written
+    ck.save(tmp_path / "before")
+    x, y = batch(ds, spec.batch_size, t_bad, 0)
+    np.savez(tmp_path / "batch.npz", x=x, y=y.argmax(axis=1))
+    code, _, err = run_cli(["prove", "step", "--model", old.root, "--checkpoint", tmp_path / "before",
+                            "--batch", tmp_path / "batch.npz", "--out", tmp_path / "step-out"], capsys)
+    assert code == 1 and f"step {t_bad + 1} leaves the circuit's lookup range" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "step-out").exists()
 
     new = Workspace.create(tmp_path / "planned", spec)
     new_c, _ = new.compile(ds, plan=CalibrationPlan(steps=steps, margin=2.0))  # its quantized run strays
