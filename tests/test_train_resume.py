@@ -54,6 +54,8 @@ def test_killed_run_resumes_from_chain_head(tiny_workspace, tiny_dataset, anvil,
     history = reg.history(mid)
     assert [r.version for r in history] == [1, 2, 3]  # nothing lost, nothing twice
     assert len({r.after for r in history}) == 3
+    # the step folders are whole: nothing half-built by the killed run is left beside them
+    assert sorted(d.name for d in ws.steps_dir.iterdir()) == ["000001", "000002", "000003"]
     code, out, err = run_cli(["audit", mid, "--rpc", anvil.rpc_url, "--registry", reg.address, "--json"], capsys)
     assert code == 0 and json.loads(out)["ok"], err
     # a finished run does nothing more

@@ -104,6 +104,7 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
     spec = cfg.spec()
     root = Path(cfg.workdir or zkgrad_home() / "demo") / f"digits-mlp{cfg.hidden}-b{cfg.batch_size}-s{cfg.scale}-seed{cfg.seed}"
     ws = Workspace.create(root, spec)
+    ws.discard_partial_steps()
     ws.record_run(f"digits:train:{cfg.seed}", cfg.seed)
     train_ds = data.named(f"digits:train:{cfg.seed}", spec.input_shape, 10)
     test_ds = data.named(f"digits:test:{cfg.seed}", spec.input_shape, 10)

@@ -12,6 +12,7 @@ Created in a staging folder: the workspace appears only when complete.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,11 @@ class Workspace:
     # --- steps ---------------------------------------------------------------------------
     def step_dir(self, version: int) -> Path:
         return self.steps_dir / f"{version:06d}"
+
+    def discard_partial_steps(self) -> None:
+        """Remove what a killed run left of the step folders it was building (their staging folders)."""
+        for d in [*self.steps_dir.glob(".[0-9]*.partial"), *self.steps_dir.glob(".[0-9]*.old")]:
+            shutil.rmtree(d, ignore_errors=True)
 
     def step_summaries(self) -> list[dict[str, Any]]:
         out = []
