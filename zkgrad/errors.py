@@ -35,6 +35,19 @@ class MissingFileError(InputError, FileNotFoundError):
         super().__init__(f"{what} not found: {path}", hint=hint or "check the path", path=str(path))
 
 
+class OutputExistsError(InputError):
+    """An output folder exists and is not a zkgrad artifact of the kind about to be written there."""
+
+    def __init__(self, path: Path | str, kind: str, *, found: str | None = None, what: str = "--out") -> None:
+        super().__init__(
+            f"{path} already exists and is " + (f"a zkgrad {found} folder, not a {kind} folder" if found else
+                                                f"not a zkgrad {kind} folder: zkgrad replaces only folders it made"),
+            hint=f"pass a new or empty folder as {what}",
+            path=str(path),
+            kind=kind,
+        )
+
+
 class ToolchainError(ZkgradError):
     """solc or anvil is missing or broken."""
 
@@ -72,15 +85,6 @@ class ProverError(ZkgradError):
 
 class BackendUnavailableError(ProverError):
     """The requested prover backend (gpu, ray pool) is not available here."""
-
-
-# --- verifier ---------------------------------------------------------------------------
-class VerifierError(ZkgradError):
-    """Verification could not be carried out (not: the proof was refused)."""
-
-
-class ProofRejectedError(VerifierError):
-    """The proof was checked and refused."""
 
 
 # --- chain ------------------------------------------------------------------------------

@@ -138,7 +138,11 @@ class ModelSpec:
                 factory=self.factory,
             )
         torch.manual_seed(self.seed if seed is None else seed)
-        module = fn(**self.factory_kwargs)
+        try:
+            module = fn(**self.factory_kwargs)
+        except TypeError as e:  # the kwargs do not fit the factory's signature
+            raise InputError(f"factory {self.factory} does not take {self.factory_kwargs}: {e}",
+                             hint="fix the factory keyword arguments (--kwargs)", factory=self.factory) from e
         if not isinstance(module, nn.Module):
             raise InputError(
                 f"factory {self.factory} returned {type(module).__name__}, not an nn.Module",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import fsio
 from ..data import named
 from .shadow import shadow_run
 from .workspace import Workspace
@@ -14,17 +15,18 @@ def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: 
     from .loop import step_records
     from .report import write_report
 
+    fsio.check_target(Path(out), "report")  # refused before the shadow run and the plots
     meta = dict(meta or {})
     registry = model_id = None
     if rpc:
-        from ..chain.client import connect
+        from ..chain.client import chain_id, connect
         from ..chain.registry import Registry
 
         w3 = connect(rpc)
-        rec = ws.deployment(int(w3.eth.chain_id))
+        rec = ws.deployment(chain_id(w3))
         if rec:
             registry, model_id = Registry(w3, rec["registry"]), int(rec["model_id"])
-            meta.update({"model id": model_id, "registry": rec["registry"], "chain id": int(w3.eth.chain_id)})
+            meta.update({"model id": model_id, "registry": rec["registry"], "chain id": chain_id(w3)})
     records = step_records(ws, registry, model_id)
     if lineage is not None and registry is None:  # chain already gone (demo): join with the lineage it read
         by_after = {r["after"]: r for r in lineage}
@@ -43,4 +45,6 @@ def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: 
             meta["SRS"] = "development SRS: NOT secure, for testing only"
     except Exception:  # noqa: BLE001 - circuits not compiled: nothing to say about the SRS
         pass
-    return write_report(records, shadow, Path(out), title=f"zkgrad run: {ws.root.name}", meta=meta)
+    with fsio.staged_dir(Path(out), "report") as tmp:
+        png, html = write_report(records, shadow, tmp, title=f"zkgrad run: {ws.root.name}", meta=meta)
+    return Path(out) / png.name, Path(out) / html.name
