@@ -69,15 +69,11 @@ def _with_intermediates(src: Path, dst: Path) -> None:
 
 
 def _extremes(values: Sequence[np.ndarray]) -> tuple[list[float], list[float]]:
-    lo, hi = [], []
-    for v in values:
-        a = np.asarray(v)
-        if a.size == 0 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-            lo.append(0.0), hi.append(0.0)
-            continue
-        lo.append(float(np.min(a)))
-        hi.append(float(np.max(a)))
-    return lo, hi
+    """Per tensor, its smallest and largest value (0 for empty or non-numeric tensors)."""
+    arrays = [np.asarray(v) for v in values]
+    use = [a.size > 0 and (np.issubdtype(a.dtype, np.number) or a.dtype == bool) for a in arrays]
+    return ([float(np.min(a)) if u else 0.0 for a, u in zip(arrays, use)],
+            [float(np.max(a)) if u else 0.0 for a, u in zip(arrays, use)])
 
 
 def planned_run(step_onnx: Path, spec: ModelSpec, start: Sequence[np.ndarray], data: Dataset,
@@ -95,12 +91,12 @@ def planned_run(step_onnx: Path, spec: ModelSpec, start: Sequence[np.ndarray], d
             x, y = batch(data, spec.batch_size, t, plan.seed)
             run = RunState(t, state, _grid(x, spec.scale).reshape(spec.x_shape), _grid(y, spec.scale).reshape(spec.y_shape))
             outs = graph.run(*run.state, run.x, run.y)
+            if t > 0 and not all(np.all(np.isfinite(o)) for o in outs):
+                break  # diverged: this step and later ones are no run a circuit could prove
             lo, hi = _extremes([*run.state, run.x, run.y, *outs])
             runs.append(run)
             lows.append(lo)
             highs.append(hi)
-            if not all(np.all(np.isfinite(o)) for o in outs[:n]):
-                break  # diverged: later states are no run a circuit could prove
             state = [_grid(o, spec.scale) for o in outs[:n]]
     votes = np.zeros(len(runs), dtype=np.int64)
     for best in (np.argmin(np.asarray(lows), axis=0), np.argmax(np.asarray(highs), axis=0)):
