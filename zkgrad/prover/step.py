@@ -153,7 +153,7 @@ def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, tim
     pending.after.save(pending.folder / "checkpoint")
     fsio.write_json(pending.folder / STEP_JSON, summary)
     fsio.commit_dir(pending.folder, pending.target, "step", what="the step folder")
-    return StepProof(pending.target, proof, pending.before, pending.after, summary)
+    return StepProof(pending.target, Proof.load(pending.target / "proof.json"), pending.before, pending.after, summary)
 
 
 def prove_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
