@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import Json, Rpc, resolve_rpc
+from .options import Json, Rpc, address_option, resolve_rpc, rpc_url
 from .output import Output
 
 Pool = Annotated[str, typer.Option("--pool", help="Provers: serial | local:N | ray:local:N | ray://HOST:PORT")]
@@ -34,13 +34,13 @@ def _on_accepted(o: Output):  # type: ignore[no-untyped-def]
 
 
 def demo(
-    steps: Annotated[int, typer.Option(help="Proven training steps (about 55 s each on 2 cores)")] = 10,
-    hidden: Annotated[int, typer.Option(help="Hidden units of the digits MLP")] = 16,
-    batch_size: Annotated[int, typer.Option(help="Samples per step")] = 8,
+    steps: Annotated[int, typer.Option(min=1, help="Proven training steps (about 55 s each on 2 cores)")] = 10,
+    hidden: Annotated[int, typer.Option(min=1, help="Hidden units of the digits MLP")] = 16,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step")] = 8,
     lr: Annotated[float, typer.Option(help="Learning rate")] = 0.5,
-    seed: Annotated[int, typer.Option(help="Seed for weights, batches and the held-out split")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for weights, batches and the held-out split")] = 0,
     workdir: Annotated[Optional[Path], typer.Option(help="Workspace parent; default ~/.zkgrad/demo")] = None,
-    rpc: Annotated[Optional[str], typer.Option(help="Use this EVM node instead of a private local anvil")] = None,
+    rpc: Annotated[Optional[str], typer.Option(callback=rpc_url, help="Use this EVM node instead of a private local anvil")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Also write the report (PNG + HTML) into this folder")] = None,
     pool: Pool = "serial",
     device: Device = "auto",
@@ -48,10 +48,14 @@ def demo(
 ) -> None:
     """Train a digits classifier where every step is proven and accepted on a local chain, then answer a
     held-out digit with a proof the registry accepts."""
+    from .. import fsio
     from ..train.demo import DemoConfig, run_demo
 
+    if report:
+        fsio.check_target(report, "report", what="--report")  # now, not after the run
     o = Output(json_)
     cfg = DemoConfig(steps=steps, hidden=hidden, batch_size=batch_size, lr=lr, seed=seed, workdir=workdir, rpc=rpc)
+    cfg.spec()  # a bad --lr or --batch-size is refused before provers start and print notices
     with _prover(pool, device, o) as prover:
         res = run_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
     if report:
@@ -80,20 +84,20 @@ def demo(
 
 def train(
     workspace: Annotated[Path, typer.Argument(help="Model workspace (zkgrad model init / compile / register)")],
-    steps: Annotated[int, typer.Option(help="Train until the model's version on chain is this")] = 1,
+    steps: Annotated[int, typer.Option(min=1, help="Train until the model's version on chain is this")] = 1,
     data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default digits")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the batch order")] = 0,
-    batch_size: Annotated[Optional[int], typer.Option(help="Must equal the spec's: the circuit is built for it")] = None,
-    depth: Annotated[int, typer.Option(help="Steps witnessed ahead of proving (pipelining)")] = 2,
-    model_id: Annotated[Optional[int], typer.Option(help="Model id; default: the one 'zkgrad register' recorded")] = None,
-    registry: Annotated[Optional[str], typer.Option(help="Registry address; default: the recorded one")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order")] = 0,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Must equal the spec's: the circuit is built for it")] = None,
+    depth: Annotated[int, typer.Option(min=1, help="Steps witnessed ahead of proving (pipelining)")] = 2,
+    model_id: Annotated[Optional[int], typer.Option(min=1, help="Model id; default: the one 'zkgrad register' recorded")] = None,
+    registry: Annotated[Optional[str], address_option("--registry", "Registry address; default: the recorded one")] = None,
     rpc: Rpc = None,
     pool: Pool = "serial",
     device: Device = "auto",
     json_: Json = False,
 ) -> None:
     """Prove and submit training steps for a registered model; rerun to resume from the chain head."""
-    from ..chain.client import connect
+    from ..chain.client import chain_id, connect
     from ..chain.registry import Registry
     from ..errors import DeploymentError
     from ..train.loop import train as run_train
@@ -108,18 +112,20 @@ def train(
 
         raise InputError(f"{ws.root} proves batches of {ws.spec.batch_size}, not {batch_size}: the circuit is built "
                          "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
-    ws.record_run(data_source(data), seed)
     w3 = connect(resolve_rpc(rpc))
-    rec = ws.deployment(int(w3.eth.chain_id)) or {}
+    cid = chain_id(w3)
+    rec = ws.deployment(cid) or {}
     mid = model_id if model_id is not None else rec.get("model_id")
     if mid is None:
-        raise DeploymentError(f"{ws.root} is not registered on chain {w3.eth.chain_id}",
+        raise DeploymentError(f"{ws.root} is not registered on chain {cid}",
                               hint=f"register it with 'zkgrad register {ws.root}' or pass --model-id")
     reg = Registry(w3, registry or rec.get("registry") or registry_address(w3, None))
     if model_id is None and not registered(reg, rec, ws.genesis().commitment):
-        raise DeploymentError(f"model {mid} of {ws.root} is not on this chain {w3.eth.chain_id} node "
+        raise DeploymentError(f"model {mid} of {ws.root} is not on this chain {cid} node "
                               "(a restarted local chain?)", hint=f"register it again with 'zkgrad register {ws.root}'")
     ds = load_data(data, ws.spec)
+    ws.record_run(data_source(data), seed)  # written once every input is checked
+    ws.discard_partial_steps()  # what a killed run left half-built
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
                         reporter=o.reporter(), on_accepted=_on_accepted(o))
@@ -140,9 +146,3 @@ def report(
     ws = Workspace.open(workspace)
     png, html = write_run_report(ws, out, rpc=resolve_rpc(rpc) if rpc else None)
     Output(json_).result({"png": str(png), "html": str(html)}, f"wrote {png} and {html}")
-
-
-def register(app: typer.Typer, prove_app: typer.Typer) -> None:
-    app.command("demo")(demo)
-    app.command("train")(train)
-    app.command("report")(report)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..circuits.config import LOOKUP_MARGIN, PLANNED_STEPS
-from .options import Json
+from .options import Json, Srs
 from .output import Output
 
 model_app = typer.Typer(help="Model specs: create one with its genesis checkpoint, compile its circuits.",
@@ -63,7 +63,7 @@ def init(
 def compile_(
     workspace: Annotated[Path, typer.Argument(help="Workspace from 'zkgrad model init'")],
     data: Annotated[Optional[Path], typer.Option(help="Calibration data (.npz x,y or .csv); default: digits")] = None,
-    srs: Annotated[Optional[Path], typer.Option(help="Ceremony SRS file; default: development SRS (insecure)")] = None,
+    srs: Srs = None,
     steps: Annotated[int, typer.Option(min=1, help="Planned training steps: the lookup ranges are measured along "
                                        "a float32 run of them")] = PLANNED_STEPS,
     margin: Annotated[float, typer.Option(min=1.0, max=16.0, help="Lookup range = margin x the extremes of that run")] = LOOKUP_MARGIN,
@@ -132,23 +132,15 @@ def prove_answer(
     json_: Json = False,
 ) -> None:
     """Prove the model's answer for one input, bound to the checkpoint's weights commitment."""
-    import numpy as np
-
-    from .. import fsio
     from ..circuits.checkpoint import Checkpoint
+    from ..data import load_sample
     from ..train.answer import prove_answer as prove
     from ..train.workspace import Workspace
 
     o = Output(json_)
     ws = Workspace.open(workspace)
-    x = np.load(input)["x"] if input.suffix == ".npz" else np.asarray(fsio.read_json(input, "input")["input_data"][0])
+    x = load_sample(input)
     ans = prove(ws.circuits(), Checkpoint.load(checkpoint), x, out=out, reporter=o.reporter())
     o.result({"proof": str(out), "logits": ans.logits, "prediction": ans.prediction,
               "weights": "0x" + ans.weights_commitment.hex(), "timings": ans.result.timings},
              f"answer {ans.prediction} proven: {out}\n  weights 0x{ans.weights_commitment.hex()}")
-
-
-def register(app: typer.Typer, prove_app: typer.Typer) -> None:
-    app.add_typer(model_app, name="model")
-    prove_app.command("step")(prove_step)
-    prove_app.command("answer")(prove_answer)
