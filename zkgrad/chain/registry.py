@@ -24,6 +24,7 @@ from zkgrad.chain.client import account as default_account
 from zkgrad.chain.client import (
     block_number,
     call,
+    checksum_address,
     contract_at,
     deploy,
     get_code,
@@ -124,7 +125,7 @@ class Registry:
     def __init__(self, w3: Web3, address: str, *, log_span: int = DEFAULT_SPAN) -> None:
         self.w3 = w3
         self.log_span = log_span
-        self.address = Web3.to_checksum_address(address)
+        self.address = checksum_address(address)
         self.contract = contract_at(w3, self.address, shipped(REGISTRY).abi)
         code = get_code(w3, self.address)
         if not code:
@@ -150,8 +151,8 @@ class Registry:
     ) -> int:
         """Register a model owned by the signer; returns its id."""
         fn = self.contract.functions.registerModel(
-            Web3.to_checksum_address(step_verifier),
-            Web3.to_checksum_address(answer_verifier),
+            checksum_address(step_verifier),
+            checksum_address(answer_verifier),
             n_params,
             n_outputs,
             _bytes32(genesis),
@@ -182,7 +183,7 @@ class Registry:
     def transfer_ownership(
         self, model_id: int, new_owner: str, *, account: LocalAccount | None = None
     ) -> Any:
-        fn = self.contract.functions.transferOwnership(model_id, Web3.to_checksum_address(new_owner))
+        fn = self.contract.functions.transferOwnership(model_id, checksum_address(new_owner))
         return transact(self.w3, fn, account=account)
 
     def set_spec_uri(self, model_id: int, spec_uri: str, *, account: LocalAccount | None = None) -> Any:
@@ -192,7 +193,7 @@ class Registry:
         """Take the rewards credited to the signer (those a push payment could not deliver)."""
         target = to or (account or default_account(self.w3)).address
         return transact(
-            self.w3, self.contract.functions.withdraw(Web3.to_checksum_address(target)), account=account
+            self.w3, self.contract.functions.withdraw(checksum_address(target)), account=account
         )
 
     # --- submissions ------------------------------------------------------------------
@@ -252,7 +253,7 @@ class Registry:
         return int(call(self.contract.functions.modelCount()))
 
     def credit(self, address: str) -> int:
-        return int(call(self.contract.functions.credit(Web3.to_checksum_address(address))))
+        return int(call(self.contract.functions.credit(checksum_address(address))))
 
     def model(self, model_id: int) -> ModelInfo:
         m = call(self.contract.functions.model(model_id))

@@ -82,24 +82,24 @@ class ModelSpec:
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+                raise InputError(f"{name} must be a finite number >= 0, got {v!r}", hint=f"pass --{name.replace('_', '-')} as a number >= 0")
         if self.lr == 0:
-            raise InputError("lr must be > 0")
+            raise InputError("lr must be > 0", hint="pass --lr as a positive number, e.g. 0.1")
         if self.momentum >= 1:
-            raise InputError(f"momentum must be < 1, got {self.momentum}")
+            raise InputError(f"momentum must be < 1, got {self.momentum}", hint="use a momentum in [0, 1), e.g. 0.9")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise InputError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+            raise InputError(f"batch_size must be a positive integer, got {self.batch_size!r}", hint="pass --batch-size N with N >= 1")
         for name in ("input_shape", "target_shape"):
             shape = getattr(self, name)
             if not shape or any(d < 1 for d in shape):
-                raise InputError(f"{name} must be a non-empty tuple of positive sizes, got {shape}")
+                raise InputError(f"{name} must be a non-empty tuple of positive sizes, got {shape}", hint="give sizes >= 1, comma-separated, e.g. 64")
         if self.loss == "cross_entropy" and len(self.target_shape) != 1:
             raise InputError(
                 f"cross_entropy needs target_shape (num_classes,), got {self.target_shape}",
                 hint="targets are one-hot float vectors",
             )
         if not isinstance(self.scale, int) or not 1 <= self.scale <= 24:
-            raise InputError(f"scale must be an integer in 1..24 bits, got {self.scale!r}")
+            raise InputError(f"scale must be an integer in 1..24 bits, got {self.scale!r}", hint="pass --scale between 1 and 24, e.g. 12")
 
     # --- derived -----------------------------------------------------------------------------
     @property
@@ -160,15 +160,15 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         if not isinstance(data, dict):
-            raise InputError("a model spec must be a JSON object")
+            raise InputError("a model spec must be a JSON object", hint="recreate it with 'zkgrad model init'")
         data = dict(data)
         version = data.pop("version", SPEC_VERSION)
         if version != SPEC_VERSION:
-            raise InputError(f"model spec version {version} is not supported (expected {SPEC_VERSION})")
+            raise InputError(f"model spec version {version} is not supported (expected {SPEC_VERSION})", hint="recreate it with 'zkgrad model init'")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError(f"unknown model spec field(s): {', '.join(unknown)}")
+            raise InputError(f"unknown model spec field(s): {', '.join(unknown)}", hint=f"known fields: {', '.join(sorted(known))}")
         try:
             return cls(**data)
         except TypeError as e:  # a missing required field
