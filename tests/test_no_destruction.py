@@ -5,6 +5,7 @@ nothing half-written (no workspace without a genesis, no witness beside an older
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,23 @@ def test_staged_dir_replaces_only_its_own_kind_as_a_whole(tmp_path: Path) -> Non
 
 
 # --- compile --out --------------------------------------------------------------------------
+def test_a_killed_builds_leftovers_are_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    final = tmp_path / "circuit"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f".circuit.{int(dead.stdout)}.abc.partial"  # a builder killed mid-build
+    live = tmp_path / f".circuit.{os.getppid()}.def.partial"  # a build still running elsewhere
+    users = tmp_path / ".circuit.notes.partial"  # no pid in the name: never ours to judge
+    for d in (gone, live, users):
+        (d / "keys").mkdir(parents=True)
+    with fsio.staged_dir(final, "circuit") as tmp:
+        (tmp / "manifest.json").write_text("{}")
+    assert not gone.exists() and live.is_dir() and users.is_dir()
+    assert (final / "manifest.json").is_file()
+
+
 def test_compile_onto_a_users_folder_is_refused(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     d, _ = tiny_circuit
     user, before = _users_folder(tmp_path)

@@ -108,7 +108,30 @@ def stage_dir(final: Path, kind: str, *, what: str = "--out") -> Path:
     final = Path(final)
     check_target(final, kind, what=what)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    _sweep_stale(final)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".partial", dir=final.parent))
+
+
+def _sweep_stale(final: Path) -> None:
+    """Remove the staging and set-aside folders of ``final`` left by a process that no longer runs
+    (killed mid-build): their names carry the builder's pid."""
+    prefix = f".{final.name}."
+    for p in final.parent.iterdir():
+        if not (p.name.startswith(prefix) and p.name.endswith((".partial", ".old")) and p.is_dir()):
+            continue
+        pid = p.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def commit_dir(tmp: Path, final: Path, kind: str, *, what: str = "--out") -> Path:
@@ -121,7 +144,7 @@ def commit_dir(tmp: Path, final: Path, kind: str, *, what: str = "--out") -> Pat
     check_target(final, kind, what=what)
     old = None
     if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".old", dir=final.parent))
         os.replace(final, old)
     os.replace(tmp, final)
     if old is not None:
