@@ -62,16 +62,20 @@ def _translate(err: BaseException, stage: str, error: type[ZkgradError], **paths
         m = pat.search(str(err))
         if m:
             return UnsupportedOperatorError(m.group(1), detail=text)
-    return error(f"ezkl {stage} failed: {text}", stage=stage, **{k: str(v) for k, v in paths.items()})
+    panicked = not isinstance(err, Exception)
+    hint = ("ezkl cannot lay out this model: see docs/OPERATORS.md for what it compiles"
+            if panicked or "synthesis error" in text.lower() else None)
+    return error(f"ezkl {stage} failed: {'ezkl crashed: ' if panicked else ''}{text}", hint=hint, stage=stage,
+                 **{k: str(v) for k, v in paths.items()})
 
 
 def _call(stage: str, error: type[ZkgradError], fn: Callable[..., T], *args: Any, **paths: Any) -> T:
     try:
         with _stdout_to_stderr():
             return fn(*args)
-    except ZkgradError:
+    except (ZkgradError, KeyboardInterrupt, SystemExit):
         raise
-    except (RuntimeError, ValueError, OSError, TypeError, Exception) as e:  # ezkl raises bare Exceptions too
+    except BaseException as e:  # bare Exceptions, and pyo3's PanicException (a BaseException) when ezkl panics
         raise _translate(e, stage, error, **paths) from e
 
 
