@@ -19,7 +19,6 @@ a full synthesis of the circuit.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 import onnx
 
+from .. import fsio
 from ..data import Dataset, batch
-from ..errors import ProverError
+from ..errors import CircuitError, ProverError
 from .artifacts import Circuit
 from .config import CalibrationPlan
 from .float_graph import FloatGraph
@@ -108,8 +108,12 @@ def planned_run(step_onnx: Path, spec: ModelSpec, start: Sequence[np.ndarray], d
 
 def lookup_range(circuit: Circuit) -> tuple[int, int]:
     """The circuit's lookup range, from its settings."""
-    lo, hi = json.loads(circuit.settings.read_text())["run_args"]["lookup_range"]
-    return int(lo), int(hi)
+    try:
+        lo, hi = fsio.read_json(circuit.settings, "circuit settings")["run_args"]["lookup_range"]
+        return int(lo), int(hi)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CircuitError(f"{circuit.settings} has no valid run_args.lookup_range", hint="compile the circuit again",
+                           path=str(circuit.settings)) from e
 
 
 def check_witness(circuit: Circuit, witness: dict[str, Any], *, what: str) -> None:
