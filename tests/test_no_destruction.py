@@ -215,3 +215,33 @@ def test_report_out_onto_a_users_folder_is_refused(tiny_workspace, tmp_path: Pat
     code, _, err = run_cli(["demo", "--steps", 1, "--workdir", tmp_path / "demo", "--report", user], capsys)
     _one_line_error(code, err, "--report")  # refused at once, not after the run
     assert _snapshot(tmp_path) == before
+
+
+# --- files written by export and prove ---------------------------------------------------------
+def test_export_overwrites_only_its_own_files(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    onnx_out, sample_out = tmp_path / "net.onnx", tmp_path / "input.json"
+    args = ["export", "zkgrad.models:tiny_mlp", "--input-shape", "1,4", "--out", onnx_out, "--sample-out", sample_out]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    code, _, err = run_cli(args + ["--seed", "1"], capsys)  # its own files: replaced
+    assert code == 0, err
+    (tmp_path / "mine.onnx").write_bytes(b"a user's model")
+    (tmp_path / "mine.json").write_text('{"notes": 1}')
+    before = _snapshot(tmp_path)
+    for extra in (["--out", tmp_path / "mine.onnx"], ["--sample-out", tmp_path / "mine.json"]):
+        code, _, err = run_cli(args + extra, capsys)
+        _one_line_error(code, err, "already exists", "mine.")
+        assert _snapshot(tmp_path) == before
+
+
+def test_prove_out_onto_a_users_file_is_refused(tiny_circuit, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    d, _ = tiny_circuit
+    mine = tmp_path / "proof.json"
+    mine.write_text('{"my": "notes"}')
+    code, _, err = run_cli(["prove", d / "circuit", "--input", d / "input.json", "--out", mine], capsys)
+    _one_line_error(code, err, "already exists", "proof.json")
+    assert mine.read_text() == '{"my": "notes"}' and sorted(p.name for p in tmp_path.iterdir()) == ["proof.json"]
+    mine.unlink()
+    for _ in range(2):  # a proof it wrote is replaced by the next
+        code, _, err = run_cli(["prove", d / "circuit", "--input", d / "input.json", "--out", mine], capsys)
+        assert code == 0, err

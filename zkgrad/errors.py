@@ -36,13 +36,15 @@ class MissingFileError(InputError, FileNotFoundError):
 
 
 class OutputExistsError(InputError):
-    """An output folder exists and is not a zkgrad artifact of the kind about to be written there."""
+    """An output folder or file exists and is not a zkgrad artifact of the kind about to be written there."""
 
-    def __init__(self, path: Path | str, kind: str, *, found: str | None = None, what: str = "--out") -> None:
+    def __init__(self, path: Path | str, kind: str, *, found: str | None = None, what: str = "--out",
+                 thing: str = "folder") -> None:
         super().__init__(
-            f"{path} already exists and is " + (f"a zkgrad {found} folder, not a {kind} folder" if found else
-                                                f"not a zkgrad {kind} folder: zkgrad replaces only folders it made"),
-            hint=f"pass a new or empty folder as {what}",
+            f"{path} already exists and is " + (f"a zkgrad {found} {thing}, not a {kind} {thing}" if found else
+                                                f"not a zkgrad {kind} {thing}: zkgrad replaces only {thing}s it made"),
+            hint=f"pass a new or empty folder as {what}" if thing == "folder" else
+            f"pass another path as {what}, or move that file away first",
             path=str(path),
             kind=kind,
         )

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 def zkgrad_home() -> Path:
@@ -101,6 +101,22 @@ def check_target(final: Path, kind: str, *, what: str = "--out") -> None:
     if final.is_dir() and not final.is_symlink() and (found == kind or not any(final.iterdir())):
         return
     raise OutputExistsError(final, kind, found=found, what=what)
+
+
+def check_file_target(path: Path, kind: str, same_kind: Callable[[Path], bool], *, what: str = "--out") -> None:
+    """Refuse to overwrite ``path`` unless it is missing or a file zkgrad wrote of the same ``kind``."""
+    from .errors import OutputExistsError
+
+    path = Path(path)
+    if path.is_dir():
+        raise OutputExistsError(path, kind, what=what, thing="file")
+    if path.exists() and not (path.is_file() and not path.is_symlink() and same_kind(path)):
+        raise OutputExistsError(path, kind, what=what, thing="file")
+
+
+def json_with(*keys: str) -> Callable[[Path], bool]:
+    """A ``same_kind`` test for ``check_file_target``: a JSON object holding all ``keys``."""
+    return lambda path: all(k in _json_object(path) for k in keys)
 
 
 def stage_dir(final: Path, kind: str, *, what: str = "--out") -> Path:

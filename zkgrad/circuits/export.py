@@ -7,9 +7,10 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
+import onnx
 import torch
 
-from .. import fsio
+from .. import __version__, fsio
 from ..errors import InputError
 
 
@@ -45,7 +46,21 @@ def export_module(
     with torch.no_grad():
         torch.onnx.export(module, args, buf, input_names=list(input_names or [f"input_{i}" for i in range(len(args))]),
                           output_names=list(output_names) if output_names else None, opset_version=opset, dynamo=False)
-    return fsio.write_bytes(Path(path), buf.getvalue())
+    model = onnx.load_from_string(buf.getvalue())
+    onnx.helper.set_model_props(model, {EXPORT_MARK: __version__})
+    return fsio.write_bytes(Path(path), model.SerializeToString())
+
+
+EXPORT_MARK = "zkgrad.export"
+"""Metadata key of the ONNX files ``export_module`` writes: the only ONNX files ``export`` overwrites."""
+
+
+def exported_by_zkgrad(path: Path) -> bool:
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - not readable as ONNX: not ours
+        return False
+    return any(p.key == EXPORT_MARK for p in model.metadata_props)
 
 
 def sample_json(sample: torch.Tensor | Sequence[torch.Tensor]) -> dict[str, Any]:

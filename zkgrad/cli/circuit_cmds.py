@@ -23,8 +23,12 @@ def export(
     import torch
 
     from .. import fsio
-    from ..circuits.export import export_module, load_factory, sample_json
+    from ..circuits.export import export_module, exported_by_zkgrad, load_factory, sample_json
     from ..errors import InputError
+
+    fsio.check_file_target(out, "ONNX model", exported_by_zkgrad)
+    if sample_out:
+        fsio.check_file_target(sample_out, "sample input", fsio.json_with("input_data"), what="--sample-out")
 
     try:
         shape = tuple(int(s) for s in input_shape.split(","))
@@ -97,9 +101,11 @@ def prove_circuit(
     json_: Json = False,
 ) -> None:
     """Witness and proof for an input; prints the model's outputs and stage times."""
+    from .. import fsio
     from ..circuits.artifacts import Circuit
     from ..prover.pooled import prove_pooled
 
+    fsio.check_file_target(out, "proof", fsio.json_with("instances", "proof"))
     o = Output(json_)
     circuit = Circuit.open(circuit_dir)
     r, notice = prove_pooled(circuit, input, out=out, pool=pool, device=device, reporter=o.reporter())

@@ -69,7 +69,8 @@ def demo(
     lines = [
         "",
         f"[bold]steps accepted on chain:[/] {res.steps_accepted}",
-        f"[bold]held-out accuracy:[/] proven model {res.accuracy_proven:.1%}, float32 shadow run {res.accuracy_float:.1%}",
+        f"[bold]held-out accuracy[/] (computed here, not proven): accepted head's weights {res.accuracy_proven:.1%}, "
+        f"float32 shadow run {res.accuracy_float:.1%}",
         f"[bold]mean prove time:[/] {res.mean_prove_s:.1f} s per step; [bold]gas per update:[/] {res.mean_update_gas:,.0f}",
         f"[bold]largest |proven − float32| parameter difference in a step:[/] {res.max_abs_param_diff:.2e}",
         f"[bold]answer:[/] held-out digit #{a['index']} (label {a['label']}) answered {a['prediction']} "

@@ -133,10 +133,12 @@ def prove_answer(
 ) -> None:
     """Prove the model's answer for one input, bound to the checkpoint's weights commitment."""
     from ..circuits.checkpoint import Checkpoint
+    from .. import fsio
     from ..data import load_sample
     from ..train.answer import prove_answer as prove
     from ..train.workspace import Workspace
 
+    fsio.check_file_target(out, "proof", fsio.json_with("instances", "proof"))
     o = Output(json_)
     ws = Workspace.open(workspace)
     x = load_sample(input)
