@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import psutil
+
 
 def zkgrad_home() -> Path:
     """``$ZKGRAD_HOME`` or ``~/.zkgrad``: caches (SRS, circuits), the local chain's state, registries."""
@@ -136,18 +138,8 @@ def _sweep_stale(final: Path) -> None:
         if not (p.name.startswith(prefix) and p.name.endswith((".partial", ".old")) and p.is_dir()):
             continue
         pid = p.name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def commit_dir(tmp: Path, final: Path, kind: str, *, what: str = "--out") -> Path:

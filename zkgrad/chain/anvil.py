@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from zkgrad import fsio
 from zkgrad.errors import ChainError, ToolchainError
 from zkgrad.fsio import zkgrad_home
@@ -131,13 +133,7 @@ def _alive(pid: int) -> bool:
     proc = _children.get(pid)
     if proc is not None:
         return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return psutil.pid_exists(pid)
 
 
 def _is_anvil(pid: int) -> bool:
