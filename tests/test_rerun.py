@@ -122,3 +122,39 @@ def test_demo_registration_on_a_used_chain_continues_or_starts_again(tiny_worksp
     assert reg.head(new) == ws.genesis().commitment and reg.version(mid) == 1
     assert ws.checkpoint_for(reg.head(new)) is not None
     assert [a for _, a in reg.fundings(new, 0)] == [FUND]
+
+
+@pytest.mark.parametrize("reusable", [False, True])
+def test_verifier_deploy_killed_before_its_record_is_not_deployed_twice(reusable: bool, tiny_circuit, anvil,
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from zkgrad.chain import deployments
+    from zkgrad.chain.client import account
+    from zkgrad.circuits.artifacts import Circuit
+    from zkgrad.verifier.solidity import build_verifier
+
+    _, tiny = tiny_circuit
+    shutil.copytree(tiny.path, tmp_path / "circuit")
+    circuit = Circuit(tmp_path / "circuit")
+    (circuit.path / "deployments.json").unlink(missing_ok=True)
+    if reusable:  # ezkl's shared verifier and the adapter: two deployments, each resumable
+        build_verifier(circuit, circuit.srs, reusable=True)
+    w3 = connect(anvil.rpc_url)
+    me = account(w3).address
+    nonce = w3.eth.get_transaction_count(me)
+    def die(*args: Any, **kwargs: Any) -> None:  # every transaction landed, the process dies before recording
+        raise Killed("record_deployment")
+
+    with monkeypatch.context() as m:
+        m.setattr(Circuit, "record_deployment", die)
+        with pytest.raises(Killed):
+            deployments.deploy_verifier(w3, circuit)
+    sent = w3.eth.get_transaction_count(me) - nonce
+    assert sent == (2 if reusable else 1) and circuit.deployments() == {}
+
+    d = deployments.deploy_verifier(w3, circuit)
+    assert w3.eth.get_transaction_count(me) - nonce == sent  # nothing sent again
+    assert circuit.deployments()[str(anvil.chain_id)]["address"] == d.address and len(w3.eth.get_code(d.address)) > 0
+    assert not (circuit.path / "sent.json").is_file() or (circuit.path / "sent.json").read_text().strip() == "{}"

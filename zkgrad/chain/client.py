@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.abi import abi_to_signature, get_abi_input_names, get_abi_input_types
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception, Web3RPCError
 
 from zkgrad.errors import (
     ChainError,
@@ -307,9 +307,11 @@ def _abi_of(fn: Any) -> list[dict[str, Any]]:
     return list(abi) if isinstance(abi, list) else [abi]
 
 
-def transact(w3: Web3, fn: Any, *, account: LocalAccount | None = None, value: int = 0) -> Any:
+def transact(w3: Web3, fn: Any, *, account: LocalAccount | None = None, value: int = 0,
+             journal: Callable[[str], None] | None = None) -> Any:
     """Estimate, sign, send and wait for ``fn`` (a contract function or constructor call);
-    returns the receipt. Raises TransactionRevertedError on a revert, decoded."""
+    returns the receipt. Raises TransactionRevertedError on a revert, decoded. ``journal`` is
+    given the signed transaction's hash before it is sent (so a rerun can find it: ``landed``)."""
     abi = _abi_of(fn)
     signer = account or _default_account(w3)
     with node_errors(w3, abi):
@@ -322,6 +324,8 @@ def transact(w3: Web3, fn: Any, *, account: LocalAccount | None = None, value: i
         }
         tx = fn.build_transaction(params)
         signed = signer.sign_transaction(tx)
+        if journal is not None:
+            journal("0x" + bytes(signed.hash).hex())
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     if receipt["status"] != 1:
@@ -352,9 +356,10 @@ def call(fn: Any) -> Any:
 
 
 def deploy(
-    w3: Web3, contract: CompiledContract, *args: Any, account: LocalAccount | None = None
+    w3: Web3, contract: CompiledContract, *args: Any, account: LocalAccount | None = None,
+    journal: Callable[[str], None] | None = None,
 ) -> Deployed:
-    """Deploy ``contract`` with constructor ``args``."""
+    """Deploy ``contract`` with constructor ``args`` (``journal``: as for ``transact``)."""
     if not contract.bytecode:
         raise DeploymentError(
             f"{contract.name} has no bytecode (abstract contract or interface?)",
@@ -364,7 +369,7 @@ def deploy(
         factory = w3.eth.contract(abi=contract.abi, bytecode=contract.bytecode)
         constructor = factory.constructor(*args)
     try:
-        receipt = transact(w3, constructor, account=account)
+        receipt = transact(w3, constructor, account=account, journal=journal)
     except ChainError as exc:
         if "ContractSizeLimit" not in exc.message:
             raise
@@ -376,12 +381,29 @@ def deploy(
             contract=contract.name,
             runtime_size=contract.runtime_size,
         ) from None
+    return _deployed(receipt)
+
+
+def _deployed(receipt: Any) -> Deployed:
     return Deployed(
         address=str(receipt["contractAddress"]),
         tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
         gas_used=int(receipt["gasUsed"]),
         block=int(receipt["blockNumber"]),
     )
+
+
+def landed_deployment(w3: Web3, tx_hash: str) -> Deployed | None:
+    """The contract a deployment sent earlier created, waiting for it if the node still holds it;
+    None when the node does not know the transaction (never sent, or a restarted local chain) or it
+    created nothing."""
+    with node_errors(w3):
+        try:
+            w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
+    return _deployed(receipt) if receipt["status"] == 1 and receipt.get("contractAddress") else None
 
 
 def contract_at(w3: Web3, address: str, abi: Sequence[dict[str, Any]]) -> Any:

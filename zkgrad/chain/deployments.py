@@ -80,11 +80,22 @@ def deploy_verifier(
         raise DeploymentError(f"the verifier's code is {contract.runtime_size} bytes, over the {EIP170_LIMIT}-byte "
                               f"contract size limit (EIP-170)",
                               hint="rebuild it as a reusable verifier (build_verifier(reusable=True))")
-    d = deploy(w3, contract)
+    d = _deploy_once(w3, circuit, f"{chain_id}:verifier", contract)
     circuit.record_deployment(chain_id, {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used,
                                          "block": d.block, "dev_srs": circuit.dev_srs, "kind": "single",
                                          "code_hash": code_hash(w3, d.address)})
+    circuit.record_sent_deployment(f"{chain_id}:verifier", None)
     return VerifierDeployment(d.address, chain_id, d.tx_hash, d.gas_used, d.block)
+
+
+def _deploy_once(w3: Web3, circuit: Circuit, key: str, contract: CompiledContract, *args: Any) -> client.Deployed:
+    """Deploy ``contract``, unless the deployment sent for ``key`` by a run that died before recording
+    its result landed: its transaction hash is written to the circuit folder before it is sent."""
+    sent = circuit.sent_deployment(key)
+    found = client.landed_deployment(w3, sent) if sent else None
+    if found is not None:
+        return found
+    return deploy(w3, contract, *args, journal=lambda tx: circuit.record_sent_deployment(key, tx))
 
 
 def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: int, rec: dict[str, Any] | None,
@@ -98,10 +109,10 @@ def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: in
     if known and _same_code(w3, known, verifier):
         rv = {"address": client.checksum_address(known), "reused": True, "gas_used": 0}
     else:
-        d = deploy(w3, verifier)
+        d = _deploy_once(w3, circuit, f"{chain_id}:reusable_verifier", verifier)
         rv = {"address": d.address, "tx_hash": d.tx_hash, "gas_used": d.gas_used, "block": d.block, "reused": False}
     words = [bytes.fromhex(w[2:]) for w in v["vka"]]
-    a = deploy(w3, _compiled(v["adapter"]), rv["address"], words)  # registers and stores the VKA
+    a = _deploy_once(w3, circuit, f"{chain_id}:adapter", _compiled(v["adapter"]), rv["address"], words)  # + VKA
     parts = {"reusable_verifier": rv,
              "adapter": {"address": a.address, "tx_hash": a.tx_hash, "gas_used": a.gas_used, "block": a.block},
              "vka_digest": v["vka_digest"], "vka_words": len(words)}
@@ -109,6 +120,8 @@ def _deploy_reusable(w3: Web3, circuit: Circuit, v: dict[str, Any], chain_id: in
     circuit.record_deployment(chain_id, {"address": a.address, "tx_hash": a.tx_hash, "gas_used": gas,
                                          "block": a.block, "dev_srs": circuit.dev_srs, "kind": "reusable",
                                          "parts": parts, "code_hash": code_hash(w3, a.address)})
+    for part in ("reusable_verifier", "adapter"):
+        circuit.record_sent_deployment(f"{chain_id}:{part}", None)
     return VerifierDeployment(a.address, chain_id, a.tx_hash, gas, a.block, kind="reusable", parts=parts)
 
 

@@ -30,6 +30,7 @@ from .config import CircuitConfig
 
 FORMAT = 2  # bump when the folder layout or the key's inputs change (2: the SRS by sha256)
 DEV_SRS_WARNING = "development SRS: generated locally, NOT secure (its creator could forge proofs)"
+SENT_JSON = "sent.json"  # deployment transactions sent, by chain and part, until their result is recorded
 _hashed: dict[tuple[Any, ...], str] = {}
 
 
@@ -160,6 +161,19 @@ class Circuit:
         d = self.deployments()
         d[str(chain_id)] = record
         fsio.write_json(self.deployments_path, d)
+
+    def sent_deployment(self, key: str) -> str | None:
+        """The hash of a deployment transaction sent for ``key`` whose result is not recorded yet."""
+        path = self.path / SENT_JSON
+        sent = fsio.read_json(path, "sent deployments") if path.is_file() else {}
+        tx = sent.get(key) if isinstance(sent, dict) else None
+        return tx if isinstance(tx, str) else None
+
+    def record_sent_deployment(self, key: str, tx_hash: str | None) -> None:
+        path = self.path / SENT_JSON
+        sent = fsio.read_json(path, "sent deployments") if path.is_file() else {}
+        sent = {k: v for k, v in (sent if isinstance(sent, dict) else {}).items() if k != key}
+        fsio.write_json(path, {**sent, key: tx_hash} if tx_hash else sent)
 
     def deployed_address(self, chain_id: int) -> str:
         rec = self.deployments().get(str(chain_id))
