@@ -20,6 +20,7 @@ needs 2^logrows >= the largest of them, not their sum.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -196,6 +197,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
     from zkgrad.circuits.training import export_training_step
 
     plan = CalibrationPlan(steps=steps, margin=margin)
+    work.mkdir(parents=True, exist_ok=True)
     step = export_training_step(spec, work / "step.onnx")
     cal = calibration(spec, genesis(spec), ds, step.onnx_path, plan)
     compiled = settings_for(step.onnx_path, spec, cal, plan, work / "compiled")
@@ -289,6 +291,15 @@ def render(res: dict[str, Any]) -> str:
     for n in top:
         parts = f"{n['own_rows']:,} + {n['rows'] - n['own_rows']:,}" if "own_rows" in n else "-"
         out.append(f"| `{n['name']}` | `{n['op'][:80]}` | {n['rows']:,} | {parts} |\n")
+    cc = p.get("cross_check")
+    if cc:
+        upd, resc = KINDS[5], KINDS[2]
+        moved = p["per_kind"][upd] + p["per_kind"][resc] - cc["per_kind"][upd] - cc["per_kind"][resc]
+        out.append(f"\nCross-check by a differential compile: the same step with learning rate {cc['lr']:g} "
+                   f"(no multiplication by the learning rate, so no rescale in the update) has "
+                   f"{cc['model_rows']:,} main-region rows, {total - cc['model_rows']:,} fewer. The profiles of "
+                   f"the two differ by {moved:,} rows in the update's arithmetic and rescaling, "
+                   f"{p['rescaling_after'].get(upd, 0):,} of them the rescale after the update's subtraction.\n")
     out.append(HOW.format(split=p["rebased_rows_split"]))
     return "".join(out)
 
@@ -335,7 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     spec, ds = models()[args.model]
     with tempfile.TemporaryDirectory(prefix="zkgrad-bench-profile-") as tmp:
-        prof = profile(spec, ds, args.steps, args.margin, Path(tmp))
+        prof = profile(spec, ds, args.steps, args.margin, Path(tmp) / "spec")
+        # cross-check of the attribution by a differential compile: lr 1 multiplies by nothing, so
+        # the rows the profile gives the update's rescale should go (calibrated on the first batch only)
+        one = profile(dataclasses.replace(spec, lr=1.0), ds, 1, args.margin, Path(tmp) / "lr1")
+    prof["cross_check"] = {"lr": 1.0, "model_rows": one["model_rows"], "per_kind": one["per_kind"],
+                           "rescaling_after": one["rescaling_after"]}
     label = {"digits": "the demo's digits step, MLP 64-16-10, batch 8, cross-entropy",
              "tiny": "MLP 4-8-3 (ReLU), batch 2, MSE"}[args.model]
     command = "python -m benchmarks.profile" + ("" if args.model == "digits" else f" --model {args.model}") + \
