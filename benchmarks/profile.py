@@ -36,7 +36,7 @@ RESULTS = Path(__file__).parent / "results" / "profile.json"
 BLINDING = 8  # ezkl's RESERVED_BLINDING_ROWS: rows every column keeps free
 NO_REBASE = 10_000  # a rebase multiplier no scale reaches: no node rescales
 
-KINDS = ("range checks of committed inputs", "matrix products", "rescaling", "ReLU (forward and backward mask)",
+KINDS = ("committed inputs (assigned and range-checked)", "matrix products", "rescaling", "ReLU (forward and backward mask)",
          "loss and its gradient (cross-entropy: max, exp, sum, 1/x, log)",
          "other arithmetic (SGD update, gradient sums, reshapes)")
 _RELU = ("LEAKYRELU", "RELU", "LESSEQUAL", "LESS", "GREATER", "GREATEREQUAL", "IFF")
@@ -211,6 +211,9 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
         raise RuntimeError(f"replayed layout: {model_rows} rows ({again['num_rows']} with Poseidon), "
                            f"the compiled circuit {st['num_rows']}")
     plain, _, _ = layout_log(step.onnx_path, _run_args(st, cfg, scale_rebase_multiplier=NO_REBASE), work / "no-rebase")
+    (work / "no-input-checks").mkdir()
+    _, unchecked, _ = layout_log(step.onnx_path, _run_args(st, cfg, ignore_range_check_inputs_outputs=True),
+                                 work / "no-input-checks")
     own = {n["node"]: n for n in plain}
     per_kind = {k: 0 for k in KINDS}
     rescale_after = {k: 0 for k in KINDS if k != KINDS[2]}  # the rescaling rows, by the kind of the op rescaled
@@ -230,7 +233,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
     lo, hi = ra["lookup_range"]
     einsum_rows = math.ceil(st.get("einsum_params", {}).get("total_einsum_col_size", 0) / ra["num_inner_cols"])
     range_tables = [hi_ - lo_ + 1 for lo_, hi_ in st.get("required_range_checks", [])]
-    lookups = [next(iter(x)) if isinstance(x, dict) else str(x) for x in st.get("required_lookups", [])]
+    lookups = sorted(next(iter(x)) if isinstance(x, dict) else str(x) for x in st.get("required_lookups", []))
     columns = {"main region (the step's arithmetic)": model_rows,
                "Poseidon (commitments of inputs and outputs)": poseidon,
                "einsum checks (matrix products)": einsum_rows,
@@ -243,6 +246,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
         "lookup_range": [lo, hi], "lookups": lookups, "range_checks": st.get("required_range_checks", []),
         "model_rows": model_rows, "per_kind": per_kind, "rebased_rows_split": split,
         "rescaling_after": {k: v for k, v in rescale_after.items() if v},
+        "rows_without_input_range_checks": unchecked,
         "columns": columns, "columns_logrows": {k: _logrows_for(v) if v else 0 for k, v in columns.items()},
         "nodes": nodes, "calibrate_s": compiled["calibrate_s"],
     }
@@ -291,6 +295,11 @@ def render(res: dict[str, Any]) -> str:
     for n in top:
         parts = f"{n['own_rows']:,} + {n['rows'] - n['own_rows']:,}" if "own_rows" in n else "-"
         out.append(f"| `{n['name']}` | `{n['op'][:80]}` | {n['rows']:,} | {parts} |\n")
+    free = p.get("rows_without_input_range_checks")
+    if free is not None:
+        out.append(f"\nWith `ignore_range_check_inputs_outputs` the main region has {free:,} rows: "
+                   f"{total - free:,} fewer, of the {p['per_kind'][KINDS[0]]:,} above for committed inputs "
+                   "(the rest copies them into the region).\n")
     cc = p.get("cross_check")
     if cc:
         upd, resc = KINDS[5], KINDS[2]
@@ -321,9 +330,9 @@ output and the gradient entering the first backward matrix product, and those co
   off: the node's rows there are its own op, the rest is rescaling;
 - the loss region is found by the rule above (checked on the tiny MSE and the digits
   cross-entropy graphs, not on every graph).
-"Range checks of committed inputs" is the decomposition ezkl lays out on every input (what
-`ignore_range_check_inputs_outputs` removes); range checks inside an op (a division's remainder)
-count with that op. Matrix products cost no main-region rows: ezkl checks them with Freivalds in
+"Committed inputs" is each input copied into the region and decomposed to range-check it (the
+decomposition is what `ignore_range_check_inputs_outputs` removes); range checks inside an op (a
+division's remainder) count with that op. Matrix products cost no main-region rows: ezkl checks them with Freivalds in
 separate einsum columns (the second table). Lookups (exp, log) cost a row or so per value in the
 main region; their price is the table, which spans the whole lookup range.
 """

@@ -30,7 +30,7 @@ def test_node_rows_are_the_counter_steps_of_the_last_layout() -> None:
 def test_ops_are_sorted_into_kinds_of_work() -> None:
     assert inner_op("REBASED (div=4.0, rebasing_op=DIV (denom=4)) (RESCALED INPUT (SUB))") == "SUB"
     assert kind("REBASED (div=4096.0, rebasing_op=DIV (denom=4096)) (EINSUM mk,nk->mn)") == KINDS[1] == "matrix products"
-    assert kind("Input") == "range checks of committed inputs"
+    assert kind("Input") == KINDS[0] == "committed inputs (assigned and range-checked)"
     assert kind("RESCALED INPUT (IFF)") == kind("LEAKYRELU (slope=0)") == "ReLU (forward and backward mask)"
     assert kind("IDENTITY (out_scale=Some(14))") == "rescaling"
     assert kind("EXP(scale=4096, base=2.7182817)", in_loss=True) == KINDS[4]
@@ -58,7 +58,8 @@ def test_tiny_step_profile_adds_up(tmp_path: Path) -> None:
     p = profile(spec, ds, 2, 1.25, tmp_path)
     assert list(p["per_kind"]) == list(KINDS)
     assert sum(p["per_kind"].values()) == p["model_rows"] == sum(n["rows"] for n in p["nodes"]) > 0
-    assert p["per_kind"]["range checks of committed inputs"] > 0 and p["per_kind"]["ReLU (forward and backward mask)"] > 0
+    assert p["model_rows"] - p["per_kind"][KINDS[0]] < p["rows_without_input_range_checks"] < p["model_rows"]
+    assert p["per_kind"][KINDS[0]] > 0 and p["per_kind"]["ReLU (forward and backward mask)"] > 0
     assert p["per_kind"]["rescaling"] > 0 and p["per_kind"][KINDS[4]] > 0  # MSE: the loss and its gradient
     # num_rows is the largest of the main region and the Poseidon columns; logrows the largest need of any part
     assert p["num_rows"] == max(p["model_rows"], p["columns"]["Poseidon (commitments of inputs and outputs)"])
