@@ -3,13 +3,16 @@
 Every ezkl call in zkgrad goes through here, so that:
 - ezkl's ``RuntimeError("Failed to ...")`` becomes a zkgrad error carrying the stage and paths;
 - its async calls are awaited here and nowhere else (an un-awaited coroutine is truthy);
-- what ezkl prints on stdout (calibration tables) goes to stderr, keeping ``--json`` output clean.
+- what ezkl prints (on stdout, and its Rust log: the "Numerical Fidelity Report" table, "Reusable
+  verifier support is experimental", SRS and timing notices) stays off the terminal unless
+  ``ZKGRAD_DEBUG=1`` (``--debug``), which sends it to stderr, keeping ``--json`` output clean.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -28,6 +31,28 @@ T = TypeVar("T")
 _stdout_lock = threading.Lock()
 
 
+def _debug() -> bool:
+    return os.environ.get("ZKGRAD_DEBUG") == "1"
+
+
+class _EzklLog(logging.Handler):
+    """ezkl's Rust log reaches Python logging (pyo3-log) as the ``ezkl.*`` loggers; printed only
+    while debugging (read per record, so ``--debug`` in one command does not leak into the next)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _debug():
+            try:
+                sys.stderr.write(f"ezkl {record.levelname.lower()}: {record.getMessage()}\n")
+            except Exception:  # noqa: BLE001 - a closed stderr must not fail the ezkl call
+                self.handleError(record)
+
+
+_ezkl_log = logging.getLogger("ezkl")
+_ezkl_log.setLevel(logging.INFO)  # fixed: pyo3-log caches each logger's level at its first record
+_ezkl_log.propagate = False  # not Python's last-resort handler, which prints warnings to stderr
+_ezkl_log.addHandler(_EzklLog())
+
+
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
     """ezkl (Rust) prints tables to fd 1: drop them, or send them to stderr with ZKGRAD_DEBUG=1."""
@@ -39,7 +64,7 @@ def _stdout_to_stderr() -> Iterator[None]:
         return
     with _stdout_lock:
         saved = os.dup(out_fd)
-        sink = os.dup(sys.stderr.fileno()) if os.environ.get("ZKGRAD_DEBUG") == "1" else os.open(os.devnull, os.O_WRONLY)
+        sink = os.dup(sys.stderr.fileno()) if _debug() else os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(sink, out_fd)
             yield
@@ -215,10 +240,12 @@ def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path, wh
 
     stall = prove_stall_s() if stall_s is None else stall_s
     with tempfile.TemporaryDirectory(prefix="zkgrad-prove-") as tmp:
-        err = Path(tmp) / "error.txt"
+        err, log = Path(tmp) / "error.txt", Path(tmp) / "stderr.txt"
         args = [str(witness), str(compiled), str(pk), str(proof), str(srs), str(err)]
         try:
-            rc = run_watched([sys.executable, "-m", __name__, "prove", *args], stall_s=stall, env=_child_env())
+            with open(log, "wb") as sink:  # the child's stderr (a Rust panic, a Python traceback): kept for the error
+                rc = run_watched([sys.executable, "-m", __name__, "prove", *args], stall_s=stall, env=_child_env(),
+                                 stderr=None if _debug() else sink)
         except Stalled as e:
             raise ProverError(
                 f"ezkl prove of {what} stopped making progress (no CPU time for {e.stall_s:.0f} s) and was stopped",
@@ -228,11 +255,14 @@ def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path, wh
         if rc == 0:
             return
         text = err.read_text().strip() if err.is_file() else ""
+        said = [ln.strip() for ln in log.read_text(errors="replace").splitlines()
+                if ln.strip() and not ln.startswith("note: ")]  # Rust's "note: run with RUST_BACKTRACE=1"
     if text:
         raise ProverError(f"ezkl prove of {what} failed: {text}", stage="prove", what=what, witness=str(witness))
     why = f"was killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
-    raise ProverError(f"ezkl prove of {what} {why}", hint="out of memory? a large proving key needs several GB; "
-                      "re-run with ZKGRAD_DEBUG=1 to see its output", stage="prove", what=what, returncode=rc)
+    raise ProverError(f"ezkl prove of {what} {why}" + (f": {said[-1]}" if said else ""),
+                      hint="out of memory? a large proving key needs several GB; re-run with ZKGRAD_DEBUG=1 to see "
+                      "its output", stage="prove", what=what, returncode=rc)
 
 
 def _child_env() -> dict[str, str]:

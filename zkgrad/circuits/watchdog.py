@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence
 
 import psutil
 
@@ -31,12 +31,15 @@ def _cpu_seconds(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-def run_watched(cmd: Sequence[str], *, stall_s: float, env: Mapping[str, str] | None = None) -> int:
+def run_watched(cmd: Sequence[str], *, stall_s: float, env: Mapping[str, str] | None = None,
+                stderr: IO[bytes] | None = None) -> int:
     """Run ``cmd`` to its end and return its exit code; raise :class:`Stalled` (after killing it)
-    when it stops making progress. Whatever stops the caller (Ctrl-C) stops the child too."""
+    when it stops making progress. Whatever stops the caller (Ctrl-C) stops the child too.
+    ``stderr``: where the child's stderr goes (default: this process's)."""
     if stall_s <= 0:
         raise ValueError(f"stall_s must be positive, not {stall_s}")
-    child = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None)
+    child = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stderr=stderr,
+                             env=dict(env) if env is not None else None)
     try:
         watched = psutil.Process(child.pid)
         used, since = 0.0, time.monotonic()

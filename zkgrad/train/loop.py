@@ -20,16 +20,16 @@ from ..circuits.checkpoint import Checkpoint
 from ..circuits.model_circuits import ModelCircuits
 from ..data import Dataset, batch
 from ..errors import ChainError, TransactionRevertedError
-from ..progress import Reporter
+from ..progress import Quiet, Reporter, StepEstimate
 from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
 from .workspace import Workspace
 
 Prover = Callable[[ModelCircuits, list[PendingStep]], Iterator[StepProof]]
 
 
-def serial_prover(circuits: ModelCircuits, pendings: list[PendingStep], reporter: Reporter | None = None) -> Iterator[StepProof]:
+def serial_prover(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
     for p in pendings:
-        yield prove_pending(circuits, p, reporter=reporter)
+        yield prove_pending(circuits, p)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def train(
     reporter: Reporter | None = None,
     on_accepted: Callable[[Accepted], None] | None = None,
 ) -> list[Accepted]:
-    """Advance the model on chain until its version is ``steps``."""
+    """Advance the model on chain until its version is ``steps``. The ``reporter`` shows each step's
+    proof live (step, elapsed, estimate from this run's earlier steps) and a line when it is done."""
     circuits = ws.circuits()
     spec = circuits.spec
     head = registry.head(model_id)
@@ -82,7 +83,9 @@ def train(
     accepted: list[Accepted] = []
     queue: deque[tuple[PendingStep | StepProof, bool]] = deque()
     next_ckpt, next_v = ckpt, version
-    prove = prover or (lambda c, ps: serial_prover(c, ps, reporter))
+    prove = prover or serial_prover
+    shown = reporter or Quiet()
+    estimate = StepEstimate(steps)
 
     def fill() -> None:
         nonlocal next_ckpt, next_v
@@ -106,13 +109,25 @@ def train(
         items = list(queue)
         queue.clear()
         for item, done in items:
-            sp = item if done else next(proofs)
+            sp = item if done else _next_proof(proofs, shown, estimate, item.after.version)
             assert isinstance(sp, StepProof)
             accepted.append(_submit(registry, model_id, sp, circuits))
             if on_accepted:
                 on_accepted(accepted[-1])
         fill()
     return accepted
+
+
+def _next_proof(proofs: Iterator[StepProof], reporter: Reporter, estimate: StepEstimate, version: int) -> StepProof:
+    """The proof of step ``version``, waited for with a live line (a pool may have started it earlier)."""
+    stage = f"step {version}/{estimate.total}"
+    reporter.start(stage, lambda elapsed: estimate.live(version, elapsed))
+    t0 = time.perf_counter()
+    sp = next(proofs)
+    dt = time.perf_counter() - t0
+    reporter.done(stage, dt, estimate.finished(version, dt))
+    estimate.record(dt)
+    return sp
 
 
 def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCircuits) -> Accepted:
