@@ -78,7 +78,7 @@ def refused(error: str, fn: Any, *args: Any, **kwargs: Any) -> TransactionRevert
 
 @pytest.fixture(scope="module")
 def compiled(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return compile_test_contracts(request.config.cache)
+    return compile_test_contracts(getattr(request.config, "cache", None))  # none with -p no:cacheprovider
 
 
 def _deploy_at(w3: Web3, compiled: dict[str, Any], name: str, *args: Any) -> Any:
