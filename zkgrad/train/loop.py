@@ -20,7 +20,7 @@ from ..circuits.checkpoint import Checkpoint
 from ..circuits.model_circuits import ModelCircuits
 from ..data import Dataset, batch
 from ..errors import ChainError, TransactionRevertedError
-from ..progress import Quiet, Reporter, StepEstimate
+from ..progress import Quiet, Reporter, StepEstimate, Timings
 from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
 from .workspace import Workspace
 
@@ -96,7 +96,8 @@ def train(
                 next_ckpt = done.after
             else:
                 x, y = batch(ds, spec.batch_size, next_v, seed)
-                p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1), reporter=reporter)
+                with Timings(shown).stage(f"step {next_v + 1}/{steps}: witness"):
+                    p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1))
                 queue.append((p, False))
                 next_ckpt = p.after
             next_v += 1
