@@ -27,6 +27,10 @@ def _prover(pool: str, device: str, o: Output):  # type: ignore[no-untyped-def]
 
 def _on_accepted(o: Output):  # type: ignore[no-untyped-def]
     def show(a) -> None:  # type: ignore[no-untyped-def]
+        if a.taken_by:
+            o.note(f"[yellow]![/] step {a.version} was submitted first by another account, {a.taken_by}: "
+                   "its reward and credit are theirs, not yours")
+            return
         loss = f"loss {a.loss:.4f}" if a.loss is not None else ""
         o.note(f"[green]✓[/] step {a.version} accepted on chain: {loss} (float {a.float_loss:.4f}), "
                f"prove {a.prove_s:.1f} s, {a.gas_used} gas" + (" (landed before a restart)" if a.resumed else ""))
@@ -131,7 +135,9 @@ def train(
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
                         reporter=o.reporter(), on_accepted=_on_accepted(o))
     o.result({"model_id": mid, "version": reg.version(int(mid)), "accepted": [a.__dict__ for a in acc]},
-             f"model {mid} at version {reg.version(int(mid))} ({len(acc)} steps accepted in this run)")
+             f"model {mid} at version {reg.version(int(mid))} ({sum(not a.taken_by for a in acc)} steps of yours "
+             f"accepted in this run" + (f", {sum(bool(a.taken_by) for a in acc)} taken by other accounts)"
+                                        if any(a.taken_by for a in acc) else ")"))
 
 
 def report(

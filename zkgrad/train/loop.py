@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from ..chain.client import account
 from ..chain.registry import Registry
 from ..circuits.checkpoint import Checkpoint
 from ..circuits.model_circuits import ModelCircuits
@@ -44,6 +45,9 @@ class Accepted:
     block: int
     reward: int
     resumed: bool = False  # landed before a restart; its receipt data comes from the chain
+    taken_by: str | None = None
+    """Another account that submitted this very step first (it copied our proof, or proved the same
+    step): the reward and the credit are that account's, not ours."""
 
 
 def _existing_proof(ws: Workspace, version: int, before: Checkpoint) -> StepProof | None:
@@ -137,18 +141,16 @@ def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCir
     common = dict(version=s["version"], loss=s.get("loss"), float_loss=s.get("float_loss"),
                   max_abs_param_diff=s.get("max_abs_param_diff"), prove_s=prove_s)
     head = registry.head(model_id)
-    if head == sp.after.commitment:  # landed before a restart
-        rec = next((r for r in registry.history(model_id) if r.after == sp.after.commitment), None)
-        return Accepted(**common, gas_used=rec.gas_used if rec else 0, tx_hash=rec.tx_hash if rec else "",
-                        block=rec.block if rec else 0, reward=0, resumed=True)
+    if head == sp.after.commitment:  # landed before a restart, or another account submitted it first
+        return _landed(registry, model_id, sp, common)
     if head != sp.before.commitment:
         raise ChainError(f"the model's head moved to {head.hex()[:16]}…, not the start of step {s['version']}",
                          hint="another prover advanced the model; restart to continue from the new head")
     try:
         r = registry.submit_update(model_id, sp.proof.proof_bytes, sp.proof.instances)
     except TransactionRevertedError:
-        if registry.head(model_id) == sp.after.commitment:  # a concurrent duplicate of ours landed
-            return Accepted(**common, gas_used=0, tx_hash="", block=0, reward=0, resumed=True)
+        if registry.head(model_id) == sp.after.commitment:  # a duplicate of ours landed first
+            return _landed(registry, model_id, sp, common)
         raise
     record = {"tx_hash": r.tx_hash, "block": r.block, "gas_used": r.gas_used, "reward": r.reward,
               "prover": r.prover, "submitted_at": time.time()}
@@ -156,6 +158,16 @@ def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCir
 
     fsio.write_json(sp.folder / "submitted.json", record)
     return Accepted(**common, gas_used=r.gas_used, tx_hash=r.tx_hash, block=r.block, reward=r.reward)
+
+
+def _landed(registry: Registry, model_id: int, sp: StepProof, common: dict[str, Any]) -> Accepted:
+    """Step ``sp`` is on chain without this call having submitted it: by this account before a
+    restart, or by another account (``taken_by``), whose reward and credit it is."""
+    rec = next((r for r in registry.history(model_id) if r.after == sp.after.commitment), None)
+    me = account(registry.w3).address.lower()
+    other = rec.prover if rec is not None and rec.prover.lower() != me else None
+    return Accepted(**common, gas_used=rec.gas_used if rec else 0, tx_hash=rec.tx_hash if rec else "",
+                    block=rec.block if rec else 0, reward=0, resumed=other is None, taken_by=other)
 
 
 def step_records(ws: Workspace, registry: Registry | None = None, model_id: int | None = None) -> list[dict[str, Any]]:
