@@ -110,8 +110,6 @@ def check_file_target(path: Path, kind: str, same_kind: Callable[[Path], bool], 
     from .errors import OutputExistsError
 
     path = Path(path)
-    if path.is_dir():
-        raise OutputExistsError(path, kind, what=what, thing="file")
     if path.exists() and not (path.is_file() and not path.is_symlink() and same_kind(path)):
         raise OutputExistsError(path, kind, what=what, thing="file")
 
@@ -126,19 +124,23 @@ def stage_dir(final: Path, kind: str, *, what: str = "--out") -> Path:
     final = Path(final)
     check_target(final, kind, what=what)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale(final)
+    sweep_stale(final.parent, final.name)
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".partial", dir=final.parent))
 
 
-def _sweep_stale(final: Path) -> None:
-    """Remove the staging and set-aside folders of ``final`` left by a process that no longer runs
-    (killed mid-build): their names carry the builder's pid."""
-    prefix = f".{final.name}."
-    for p in final.parent.iterdir():
-        if not (p.name.startswith(prefix) and p.name.endswith((".partial", ".old")) and p.is_dir()):
+def sweep_stale(parent: Path, name: str | None = None) -> None:
+    """Remove the staging and set-aside folders in ``parent`` (of target ``name``, or of any target)
+    left by a process that no longer runs (killed mid-build): their names carry the builder's pid,
+    ``.NAME.PID.RANDOM.partial`` / ``.old``."""
+    for p in Path(parent).glob(".*"):
+        suffix = next((x for x in (".partial", ".old") if p.name.endswith(x)), None)
+        if suffix is None or not p.is_dir():
             continue
-        pid = p.name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+        parts = p.name[: -len(suffix)].rsplit(".", 2)
+        if len(parts) != 3 or (name is not None and parts[0] != f".{name}") or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not psutil.pid_exists(pid):
             shutil.rmtree(p, ignore_errors=True)
 
 

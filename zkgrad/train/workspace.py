@@ -12,7 +12,6 @@ Created in a staging folder: the workspace appears only when complete.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +94,8 @@ class Workspace:
 
     def discard_partial_steps(self) -> None:
         """Remove what a killed run left of the step folders it was building (their staging folders)."""
-        for d in [*self.steps_dir.glob(".[0-9]*.partial"), *self.steps_dir.glob(".[0-9]*.old")]:
-            shutil.rmtree(d, ignore_errors=True)
+        if self.steps_dir.is_dir():
+            fsio.sweep_stale(self.steps_dir)
 
     def step_summaries(self) -> list[dict[str, Any]]:
         out = []
