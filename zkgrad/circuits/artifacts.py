@@ -164,16 +164,17 @@ class Circuit:
 
     def sent_deployment(self, key: str) -> str | None:
         """The hash of a deployment transaction sent for ``key`` whose result is not recorded yet."""
-        path = self.path / SENT_JSON
-        sent = fsio.read_json(path, "sent deployments") if path.is_file() else {}
-        tx = sent.get(key) if isinstance(sent, dict) else None
+        tx = self._sent().get(key)
         return tx if isinstance(tx, str) else None
 
     def record_sent_deployment(self, key: str, tx_hash: str | None) -> None:
+        sent = {k: v for k, v in self._sent().items() if k != key}
+        fsio.write_json(self.path / SENT_JSON, {**sent, key: tx_hash} if tx_hash else sent)
+
+    def _sent(self) -> dict[str, Any]:
         path = self.path / SENT_JSON
         sent = fsio.read_json(path, "sent deployments") if path.is_file() else {}
-        sent = {k: v for k, v in (sent if isinstance(sent, dict) else {}).items() if k != key}
-        fsio.write_json(path, {**sent, key: tx_hash} if tx_hash else sent)
+        return sent if isinstance(sent, dict) else {}
 
     def deployed_address(self, chain_id: int) -> str:
         rec = self.deployments().get(str(chain_id))
