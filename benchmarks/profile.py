@@ -256,7 +256,7 @@ def models() -> dict[str, tuple[Any, Any]]:
     from benchmarks.ranges import models as range_models
 
     m = range_models()
-    return {"digits": m["digits (demo spec)"], "tiny": m["tiny 4-8-3 ReLU, MSE"]}
+    return {"digits": m["digits MLP 64-16-10"], "tiny": m["tiny 4-8-3 ReLU, MSE"]}
 
 
 def render(res: dict[str, Any]) -> str:

@@ -40,13 +40,13 @@ SECTION = Path(__file__).parent / "sections" / "40-ranges.md"
 def models() -> dict[str, tuple[ModelSpec, zdata.Dataset]]:
     from sklearn.datasets import load_iris
 
-    demo = DemoConfig()
+    demo = DemoConfig(hidden=16, scale=12)  # the digits step the issues measure: MLP 64-16-10, batch 8
     rng = np.random.default_rng(0)
     tiny_x = rng.uniform(-1, 1, size=(16, 4))
     iris = load_iris()
     idx = np.random.default_rng(0).permutation(150)[:120]
     return {
-        "digits (demo spec)": (demo.spec(), zdata.named(f"digits:train:{demo.seed}", demo.spec().input_shape, 10)),
+        "digits MLP 64-16-10": (demo.spec(), zdata.named(f"digits:train:{demo.seed}", demo.spec().input_shape, 10)),
         "tiny 4-8-3 ReLU, MSE": (
             ModelSpec(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2, input_shape=(4,),
                       target_shape=(3,), scale=12, seed=3),

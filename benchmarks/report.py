@@ -11,6 +11,11 @@ PREAMBLE = """\
 
 Written by `benchmarks/run.py`; do not edit by hand (edit the template in `benchmarks/report.py`).
 
+**Read first:** the step, inference and levers sections below were measured before the step
+circuit changed (learning rate folded into the gradient, clamped cross-entropy, the `public`
+commitment); they describe the `hashed/public` logrows-17 circuit. The step as zkgrad builds it
+now is measured against that one in "The proven step: before and now" (`benchmarks/step_speed.py`).
+
 How the numbers are taken:
 - Every setup and prove runs in a fresh child process (`benchmarks/child.py`); its peak memory is
   that child's maximum resident set size (`os.wait4` rusage, `ru_maxrss`). A zkgrad prove of a

@@ -16,7 +16,7 @@ from web3 import Web3
 from zkgrad.chain.client import block_number, connect, contract_at, deploy, dev_account, transact
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.errors import ChainError
-from zkgrad.layout import FIELD_MODULUS, StepLayout, commit
+from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
 
 from .helpers import compile_test_contracts, run_cli
 from .rpc_proxy import LimitedRpc
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.chain
 
 LIMIT = 16  # blocks per eth_getLogs the proxy accepts
 GAP = 40  # blocks mined between updates: a lineage spans many pages
-P, K = 3, 2
-STEP = StepLayout(P)
+P, B, X, K = 3, 2, 2, 2  # state (= weights), batch and input words; outputs
+STEP, ANSWER = StepLayout(state_words=P, batch_words=B, weights_words=P), AnswerLayout(P, X, K)
 HOW = ["direct", "contract", "direct", "contract", "stored"]  # how each update of the lineage is sent
 
 
@@ -76,21 +76,21 @@ def lineage(anvil: Any, compiled: dict[str, Any]) -> Lineage:
     step, answer = (contract_at(w3, deploy(w3, compiled["AcceptingVerifier"], 0).address,
                                 compiled["AcceptingVerifier"].abi) for _ in range(2))
     head = felts(P)
-    mid = registry.register_model(step.address, answer.address, P, K, commit(head))
+    mid = registry.register_model(step.address, answer.address, STEP, ANSWER, commit(head))
     registered_at = block_number(w3)
     prover = contract_at(w3, deploy(w3, compiled["ReentrantProver"], registry.address, mid).address,
                          compiled["ReentrantProver"].abi)
     sent = []
     for i, how in enumerate(HOW):
         mine(w3, GAP)
-        instances = [*head, *felts(2), *felts(P), *felts(1)]
+        instances = [*head, *felts(B), *felts(P), *felts(1)]
         proof = secrets.token_bytes(500 + i)
         transact(w3, step.functions.accept(proof, instances))
         submit(how, registry, mid, prover, proof, instances)
         sent.append((proof, instances))
         head = instances[STEP.after]
     mine(w3, GAP)
-    instances = [*head, *felts(1 + K)]
+    instances = [*head, *felts(X + K)]
     proof = secrets.token_bytes(300)
     transact(w3, answer.functions.accept(proof, instances))
     registry.submit_answer(mid, proof, instances)

@@ -17,7 +17,7 @@ from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit, felt
 
-SHAPES = [(p, k) for p in (1, 2, 3, 4, 5, 8, 13, 32, 100) for k in (1, 2, 3, 10, 64)]
+SHAPES = [(s, b, k) for s in (1, 2, 3, 5, 13, 650, 1210) for b in (1, 2, 7, 592) for k in (1, 3, 10)]
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +28,29 @@ def registry(anvil: ChainInfo) -> Any:
 
 @pytest.mark.chain
 def test_step_layout_matches(registry: Any) -> None:
-    for p, _ in SHAPES:
-        py = StepLayout(p)
-        before, batch, after, loss, length = call(registry.functions.stepLayout(p))
+    for s, b, _ in SHAPES:
+        py = StepLayout(s, b, max(1, s // 2))
+        before, batch, after, loss, length = call(registry.functions.stepLayout(s, b))
         assert (before, batch, after, loss, length) == (
             py.before.start,
             py.batch.start,
             py.after.start,
             py.loss,
             py.length,
-        ), p
-        # the slices' widths are fixed by the format: P, 2, P, 1, covering 0..length exactly
-        assert py.before.stop == py.batch.start and py.batch.stop - py.batch.start == 2
-        assert py.after.stop - py.after.start == p and py.after.stop == py.loss == py.length - 1
+        ), (s, b)
+        # the slices' widths are fixed by the format: S, B, S, 1, covering 0..length exactly
+        assert py.before.stop == py.batch.start and py.batch.stop - py.batch.start == b
+        assert py.after.stop - py.after.start == s and py.after.stop == py.loss == py.length - 1
+        assert py.after_weights.start == py.after.start and py.after_weights.stop <= py.after.stop
 
 
 @pytest.mark.chain
 def test_answer_layout_matches(registry: Any) -> None:
-    for p, k in SHAPES:
-        py = AnswerLayout(p, k)
-        weights, input_, outputs, length = call(registry.functions.answerLayout(p, k))
-        assert (weights, input_, outputs, length) == (py.weights.start, py.input, py.outputs.start, py.length)
-        assert py.weights.stop == py.input and py.outputs.stop == py.length
+    for w, x, k in SHAPES:
+        py = AnswerLayout(w, x, k)
+        weights, input_, outputs, length = call(registry.functions.answerLayout(w, x, k))
+        assert (weights, input_, outputs, length) == (py.weights.start, py.input.start, py.outputs.start, py.length)
+        assert py.weights.stop == py.input.start and py.input.stop == py.outputs.start and py.outputs.stop == py.length
 
 
 @pytest.mark.chain
@@ -60,15 +61,15 @@ def test_commitment_matches(registry: Any, words: list[int]) -> None:
 
 
 @pytest.mark.chain
-@pytest.mark.parametrize("p", [1, 3, 7])
-def test_step_commitments_match(registry: Any, p: int) -> None:
-    step = StepLayout(p)
+@pytest.mark.parametrize("s,b", [(1, 2), (3, 2), (7, 40), (650, 592)])
+def test_step_commitments_match(registry: Any, s: int, b: int) -> None:
+    step = StepLayout(s, b, s)
     instances = [secrets.randbelow(FIELD_MODULUS) for _ in range(step.length)]
-    before, batch, after = call(registry.functions.stepCommitments(p, instances))
+    before, batch, after = call(registry.functions.stepCommitments(s, b, instances))
     assert bytes(before) == step.before_commitment(instances)
     assert bytes(batch) == step.batch_commitment(instances)
     assert bytes(after) == step.after_commitment(instances)
-    assert bytes(before) == commit(instances[:p]) and bytes(after) != bytes(before)
+    assert bytes(before) == commit(instances[:s]) and bytes(after) != bytes(before)
 
 
 @pytest.mark.chain
@@ -85,11 +86,13 @@ def _selector(signature: str) -> str:
 def test_interface_is_pinned() -> None:
     """Changing any of these breaks every other client of the registry: change them on purpose."""
     abi = shipped(REGISTRY).abi
-    functions = {
-        f"{e['name']}({','.join(i['type'] for i in e['inputs'])})" for e in abi if e["type"] == "function"
-    }
+
+    def typ(i: dict) -> str:
+        return "(" + ",".join(typ(c) for c in i["components"]) + ")" if i["type"] == "tuple" else i["type"]
+
+    functions = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "function"}
     for signature in [
-        "registerModel(address,address,uint32,uint32,bytes32,uint256,string,string)",
+        "registerModel(address,address,(uint32,uint32,uint32,uint32,uint32),bytes32,bytes32,uint256,string,string)",
         "submitUpdate(uint256,bytes,uint256[])",
         "submitAnswer(uint256,uint256,bytes,uint256[])",
         "fund(uint256)",
@@ -98,13 +101,13 @@ def test_interface_is_pinned() -> None:
         "version(uint256)",
         "getUpdate(uint256,bytes32)",
         "getAnswer(uint256,uint256)",
-        "stepLayout(uint256)",
-        "answerLayout(uint256,uint256)",
+        "stepLayout(uint256,uint256)",
+        "answerLayout(uint256,uint256,uint256)",
     ]:
         assert signature in functions, signature
-    events = {f"{e['name']}({','.join(i['type'] for i in e['inputs'])})" for e in abi if e["type"] == "event"}
+    events = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "event"}
     assert "UpdateAccepted(uint256,uint256,address,bytes32,bytes32,bytes32,uint256)" in events
-    assert "AnswerAccepted(uint256,uint256,address,uint256,uint256,uint256[])" in events
+    assert "AnswerAccepted(uint256,uint256,address,uint256,bytes32,uint256[])" in events
     # the verifier interface the registry calls: ezkl's verifyProof(bytes,uint256[])
     assert _selector("verifyProof(bytes,uint256[])") == "0x1e8e1e13"
     assert _selector("submitUpdate(uint256,bytes,uint256[])") == "0x88f74956"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from zkgrad.chain.client import call, contract_at, deploy, dev_account, transact
-from zkgrad.chain.registry import Registry, deploy_registry
+from zkgrad.chain.registry import Registry, deploy_registry, shape
 from zkgrad.errors import TransactionRevertedError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
 
@@ -29,8 +29,8 @@ from .helpers import compile_test_contracts
 
 pytestmark = pytest.mark.chain
 
-P, K = 3, 2  # parameter tensors, outputs
-STEP, ANSWER = StepLayout(P), AnswerLayout(P, K)
+P, B, X, K = 3, 2, 2, 2  # state (= weights), batch and input words; outputs
+STEP, ANSWER = StepLayout(state_words=P, batch_words=B, weights_words=P), AnswerLayout(P, X, K)
 REWARD = 10**17
 OWNER, PROVER, STRANGER = 0, 1, 2
 
@@ -41,7 +41,7 @@ def felts(n: int) -> list[int]:
 
 def step_instances(before: Sequence[int], after: Sequence[int] | None = None) -> list[int]:
     """[before | batch | after | loss] with a fresh batch, loss and (unless given) after."""
-    return [*before, *felts(2), *(after if after is not None else felts(P)), *felts(1)]
+    return [*before, *felts(B), *(after if after is not None else felts(len(before))), *felts(1)]
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Env:
     step: Any  # AcceptingVerifier (training step)
     answer: Any  # AcceptingVerifier (inference)
     model_id: int
-    genesis: list[int]  # H(p_i) of the genesis weights
+    genesis: list[int]  # the genesis state's words
     contracts: dict[str, Any]
 
     def proven(self, verifier: Any, instances: Sequence[int], size: int = 1024) -> bytes:
@@ -65,7 +65,7 @@ class Env:
         return self.proven(self.step, instances), instances
 
     def answer_for(self, weights: Sequence[int]) -> tuple[bytes, list[int]]:
-        instances = [*weights, *felts(1 + K)]
+        instances = [*weights, *felts(X + K)]
         return self.proven(self.answer, instances), instances
 
 
@@ -94,8 +94,8 @@ def env(w3: Web3, compiled: dict[str, Any]) -> Env:
     model_id = registry.register_model(
         step.address,
         answer.address,
-        P,
-        K,
+        STEP,
+        ANSWER,
         commit(genesis),
         reward_per_update=REWARD,
         name="mlp",
@@ -127,7 +127,7 @@ def test_three_updates_move_the_head_and_leave_a_lineage(env: Env) -> None:
         assert got.before == commit(head) == STEP.before_commitment(instances)
         assert got.after == STEP.after_commitment(instances) == reg.head(mid)
         assert got.batch == STEP.batch_commitment(instances)
-        assert got.loss_hash == instances[STEP.loss]
+        assert got.loss == instances[STEP.loss]
         assert got.prover == dev_account(PROVER).address
         sent.append((proof, instances))
         head = instances[STEP.after]
@@ -145,10 +145,12 @@ def test_three_updates_move_the_head_and_leave_a_lineage(env: Env) -> None:
     assert reg.version_of(mid, commit(env.genesis)) == 0
     info = reg.model(mid)
     assert (info.head, info.version, info.name, info.spec_uri) == (commit(head), 3, "mlp", "ipfs://spec")
+    assert info.head_weights == info.head  # no momentum: the state is the weights
+    assert (info.step_layout, info.answer_layout) == (STEP, ANSWER)
 
 
 def test_models_are_separate(env: Env) -> None:
-    other = env.registry.register_model(env.step.address, env.answer.address, P, K, commit(felts(P)))
+    other = env.registry.register_model(env.step.address, env.answer.address, STEP, ANSWER, commit(felts(P)))
     assert other == env.model_id + 1
     proof, instances = env.update(env.genesis)  # built on the first model's head
     refused("StaleHead", env.registry.submit_update, other, proof, instances)
@@ -225,10 +227,10 @@ def test_tampered_instances_are_refused(env: Env, region: str, error: str) -> No
 @pytest.mark.parametrize("name", ["RevertingVerifier", "GarbageVerifier"])
 def test_a_verifier_that_reverts_or_returns_garbage_refuses(env: Env, name: str) -> None:
     bad = _deploy_at(env.w3, env.contracts, name)
-    mid = env.registry.register_model(bad.address, bad.address, P, K, commit(env.genesis))
+    mid = env.registry.register_model(bad.address, bad.address, STEP, ANSWER, commit(env.genesis))
     instances = step_instances(env.genesis)
     refused("InvalidProof", env.registry.submit_update, mid, b"\x01" * 64, instances)
-    refused("InvalidProof", env.registry.submit_answer, mid, b"\x01" * 64, [*env.genesis, *felts(1 + K)])
+    refused("InvalidProof", env.registry.submit_answer, mid, b"\x01" * 64, [*env.genesis, *felts(X + K)])
 
 
 def test_unknown_model_is_refused(env: Env) -> None:
@@ -248,19 +250,63 @@ def test_unknown_model_is_refused(env: Env) -> None:
 def test_registration_checks_its_arguments(env: Env) -> None:
     eoa = dev_account(STRANGER).address
     ok = env.step.address
-    refused("NotAContract", env.registry.register_model, eoa, ok, P, K, commit(env.genesis))
-    refused("NotAContract", env.registry.register_model, ok, eoa, P, K, commit(env.genesis))
-    refused("InvalidShape", env.registry.register_model, ok, ok, 0, K, commit(env.genesis))
+    refused("NotAContract", env.registry.register_model, eoa, ok, STEP, ANSWER, commit(env.genesis))
+    refused("NotAContract", env.registry.register_model, ok, eoa, STEP, ANSWER, commit(env.genesis))
     refused(
         "AmountTooLarge",
         env.registry.register_model,
         ok,
         ok,
-        P,
-        K,
+        STEP,
+        ANSWER,
         commit(env.genesis),
         reward_per_update=2**128,
     )
+
+
+SHAPE = shape(STEP, ANSWER)  # (state, weights, batch, input, outputs) words
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (1, P + 1)],
+    ids=["no_state", "no_weights", "no_batch", "no_input", "no_outputs", "weights_over_state"],
+)
+def test_registration_refuses_an_impossible_shape(env: Env, field: int, value: int) -> None:
+    """Shapes StepLayout/AnswerLayout refuse in Python are refused by the contract too."""
+    g = commit(env.genesis)
+
+    def register(words: tuple[int, ...]) -> Any:
+        return transact(env.w3, env.registry.contract.functions.registerModel(
+            env.step.address, env.answer.address, words, g, g, 0, "", ""))
+
+    bad = tuple(value if i == field else v for i, v in enumerate(SHAPE))
+    before = env.registry.model_count()
+    with pytest.raises(TransactionRevertedError) as info:
+        register(bad)
+    assert info.value.data["error"] == "InvalidShape", info.value.reason
+    assert tuple(info.value.data["args"][0]) == bad
+    assert env.registry.model_count() == before
+    register(SHAPE)  # the same call with the valid shape registers
+    assert env.registry.model_count() == before + 1
+
+
+def test_registration_checks_genesis_weights_against_momentum(env: Env) -> None:
+    """Without momentum the weights are the state: genesisWeights must be genesis. With momentum
+    (fewer weight than state words) they are a different commitment: it must differ."""
+    reg, ok, g = env.registry, env.step.address, commit(env.genesis)
+    other = commit(env.genesis[:2])
+    err = refused("GenesisMismatch", reg.register_model, ok, ok, STEP, ANSWER, g, genesis_weights=other)
+    assert err.data["args"] == (g, other)
+    momentum = StepLayout(state_words=2 * P, batch_words=B, weights_words=P)
+    state = commit([*env.genesis, *felts(P)])
+    for same in (None, state):  # None: genesis_weights defaults to genesis
+        err = refused("GenesisMismatch", reg.register_model, ok, ok, momentum, ANSWER, state, genesis_weights=same)
+        assert err.data["args"] == (state, state)
+    assert reg.model_count() == env.model_id
+    reg.register_model(ok, ok, STEP, ANSWER, g, genesis_weights=g)  # equal, without momentum: fine
+    reg.register_model(ok, ok, momentum, ANSWER, state, genesis_weights=other)  # different, with it: fine
+    assert reg.model_count() == env.model_id + 2
 
 
 def test_only_the_owner_changes_a_registration(env: Env) -> None:
@@ -288,9 +334,10 @@ def test_answer_at_the_head_is_recorded(env: Env) -> None:
     proof, instances = env.answer_for(weights)
     got = env.registry.submit_answer(env.model_id, proof, instances, account=dev_account(PROVER))
     assert (got.answer_id, got.version, got.prover) == (0, 1, dev_account(PROVER).address)
-    assert got.input_hash == instances[ANSWER.input] and list(got.outputs) == instances[ANSWER.outputs]
+    assert got.input == commit(instances[ANSWER.input]) == ANSWER.input_commitment(instances)
+    assert list(got.outputs) == instances[ANSWER.outputs]
     stored = env.registry.get_answer(env.model_id, 0)
-    assert stored == (dev_account(PROVER).address, 1, got.block, got.input_hash, got.outputs)
+    assert stored == (dev_account(PROVER).address, 1, got.block, got.input, got.outputs)
     assert env.registry.answers(env.model_id) == [got]
     found, answer_id = call(env.registry.contract.functions.findAnswer(env.model_id, instances))
     assert (found, answer_id) == (True, 0)
@@ -321,7 +368,7 @@ def test_answer_against_a_named_past_version(env: Env) -> None:
 
 def test_tampered_answer_is_refused(env: Env) -> None:
     proof, instances = env.answer_for(env.genesis)
-    for i in (ANSWER.input, ANSWER.outputs.start, ANSWER.outputs.stop - 1):
+    for i in (ANSWER.input.start, ANSWER.input.stop - 1, ANSWER.outputs.start, ANSWER.outputs.stop - 1):
         bad = list(instances)
         bad[i] = (bad[i] + 1) % FIELD_MODULUS
         refused("InvalidProof", env.registry.submit_answer, env.model_id, proof, bad)
@@ -331,6 +378,54 @@ def test_tampered_answer_is_refused(env: Env) -> None:
     bad[ANSWER.outputs.start] += FIELD_MODULUS
     refused("InstanceOutOfField", env.registry.submit_answer, env.model_id, proof, bad)
     assert env.registry.answers(env.model_id) == []
+
+
+def test_a_momentum_model_answers_against_its_weights_not_its_state(env: Env) -> None:
+    """With momentum the state (weights, then velocities) is more than the weights: the head
+    commits to the state, answers to the weights (the first weights words of the state)."""
+    reg, S, W = env.registry, 5, 3
+    step, answer = StepLayout(state_words=S, batch_words=B, weights_words=W), AnswerLayout(W, X, K)
+    genesis = felts(S)
+    mid = reg.register_model(env.step.address, env.answer.address, step, answer, commit(genesis),
+                             genesis_weights=commit(genesis[:W]))
+    info = reg.model(mid)
+    assert (info.step_layout, info.answer_layout) == (step, answer)
+    assert (info.genesis, info.head, info.head_weights) == (commit(genesis), commit(genesis), commit(genesis[:W]))
+    proof, instances = env.answer_for(genesis[:W])
+    assert reg.submit_answer(mid, proof, instances).version == 0  # genesis' weights, at HEAD
+
+    proof, instances = env.update(genesis)
+    after = instances[step.after]
+    got = reg.submit_update(mid, proof, instances)
+    assert (got.version, got.before, got.after) == (1, commit(genesis), commit(after))
+    info = reg.model(mid)
+    assert info.head == commit(after) == reg.head(mid) and info.version == 1
+    assert info.head_weights == commit(after[:W]) == step.after_weights_commitment(instances) != info.head
+    assert reg.version_of(mid, info.head) == reg.version_of(mid, info.head_weights) == 1
+    assert reg.version_of(mid, commit(genesis[:W])) == 0
+    assert [list(c.instances) for c in reg.updates_calldata(mid)] == [instances]
+
+    # an answer from the head's weights is accepted at HEAD, and named as version 1
+    proof, instances = env.answer_for(after[:W])
+    assert reg.submit_answer(mid, proof, instances).version == 1
+    proof, instances = env.answer_for(after[:W])
+    assert reg.submit_answer(mid, proof, instances, version=1).version == 1
+    # the whole state as the weights does not fit an answer; other words of the state, or the old
+    # weights, are not the head's weights
+    proof, instances = env.answer_for(after)
+    refused("MalformedInstances", reg.submit_answer, mid, proof, instances)
+    for words in (after[S - W:], genesis[:W]):
+        proof, instances = env.answer_for(words)
+        err = refused("WrongWeights", reg.submit_answer, mid, proof, instances)
+        assert err.data["args"] == (1, commit(words))
+    assert reg.submit_answer(mid, proof, instances, version=0).version == 0  # genesis' weights, named
+
+    # a step to weights the model already had is a replay, whatever its velocities
+    for weights in (genesis[:W], after[:W]):
+        proof, instances = env.update(after, after=[*weights, *felts(S - W)])
+        err = refused("ReplayedProof", reg.submit_update, mid, proof, instances)
+        assert err.data["args"] == (commit(weights),)
+    assert reg.version(mid) == 1 and len(reg.answers(mid)) == 4
 
 
 # --- the bounty -------------------------------------------------------------------------
@@ -512,7 +607,8 @@ def test_gas_overhead_over_a_bare_verifier_call(env: Env, proof_size: int, recor
     env.step = _deploy_at(w3, env.contracts, "AcceptingVerifier", VERIFIER_WORK)
     env.answer = _deploy_at(w3, env.contracts, "AcceptingVerifier", VERIFIER_WORK)
     fn = reg.contract.functions.registerModel(
-        env.step.address, env.answer.address, P, K, commit(env.genesis), 0, "mlp", "ipfs://spec"
+        env.step.address, env.answer.address, shape(STEP, ANSWER), commit(env.genesis), commit(env.genesis), 0, "mlp",
+        "ipfs://spec",
     )
     register = transact(w3, fn)
     (event,) = reg.contract.events.ModelRegistered().process_receipt(register)
@@ -547,7 +643,7 @@ def test_gas_overhead_over_a_bare_verifier_call(env: Env, proof_size: int, recor
     }
     for key, value in gas.items():
         record_property(f"{key}_{proof_size}", value)
-    print(f"\ngas, proof {proof_size} B, P={P}, K={K}: {gas}")
+    print(f"\ngas, proof {proof_size} B, {P} state, {B} batch, {X} input words, K={K}: {gas}")
     assert bare_update > 300_000  # the verifier's own work dominates: no calldata floor
     # The issue's target is 40 k; the registry measures about 42 k (see the contract's notes:
     # 22.1 k of it is the one new slot per update that makes replays impossible). This bound

@@ -64,6 +64,7 @@ def test_register_killed_then_rerun_gives_one_model_funded_once(where: str, tiny
     assert mid == 1 and ws.deployment(anvil.chain_id) == rec
     info = reg.model(mid)
     assert info.genesis == ws.genesis().commitment and info.bounty == FUND
+    assert (info.step_layout, info.answer_layout) == (ws.circuits().step_layout, ws.circuits().answer_layout)
     assert [a for _, a in reg.fundings(mid, 0)] == [FUND]  # funded once
     assert info.step_verifier == rec["step_verifier"] and info.answer_verifier == rec["answer_verifier"]
     assert not ws.registering_path.exists()

@@ -12,6 +12,8 @@ import pytest
 from zkgrad.chain.audit import audit
 from zkgrad.chain.client import connect
 from zkgrad.chain.registry import Registry
+from zkgrad.circuits.checkpoint import batch_words, tensor_words
+from zkgrad.circuits.quant import quantize
 from zkgrad.circuits.spec import ModelSpec
 from zkgrad.data import Dataset, batch
 from zkgrad.errors import TransactionRevertedError
@@ -54,14 +56,21 @@ def three_steps(workspace: Workspace, dataset: Dataset):  # type: ignore[no-unty
     return steps
 
 
-def test_three_steps_chain_exactly(workspace: Workspace, three_steps) -> None:  # type: ignore[no-untyped-def]
+def test_three_steps_chain_exactly(workspace: Workspace, three_steps, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
     circuits = workspace.circuits()
     layout = circuits.step_layout
-    prev_after = workspace.genesis().commitment
-    for sp in three_steps:
+    assert SPEC.commitment == "public"
+    prev = workspace.genesis()
+    prev_after = prev.commitment
+    for t, sp in enumerate(three_steps):
         inst = sp.proof.instances
         assert layout.before_commitment(inst) == prev_after  # bit for bit
         assert layout.after_commitment(inst) == sp.after.commitment
+        # public commitment: the proof publishes the checkpoints' words and the batch's values
+        assert inst[layout.before] == prev.words() and inst[layout.after] == sp.after.words()
+        x, y = batch(dataset, SPEC.batch_size, t, 0)
+        assert inst[layout.batch] == list(batch_words(x, y, SPEC.scale, "public"))
+        prev = sp.after
         assert verify(sp.proof, circuits.step)
         prev_after = sp.after.commitment
     versions = [sp.summary["version"] for sp in three_steps]
@@ -85,8 +94,11 @@ def test_checkpoint_on_disk_matches_proof(workspace: Workspace, three_steps) -> 
 def test_answer_commitment_is_last_after(workspace: Workspace, three_steps, dataset: Dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     circuits = workspace.circuits()
     ans = prove_answer(circuits, three_steps[-1].after, dataset.x[5], out=tmp_path / "answer.json")
-    inst = ans.result.proof.instances
-    assert circuits.answer_layout.weights_commitment(inst) == three_steps[-1].after.commitment
+    inst, last = ans.result.proof.instances, three_steps[-1].after
+    alay = circuits.answer_layout
+    assert alay.weights_commitment(inst) == last.weights_commitment == last.commitment  # no momentum
+    assert inst[alay.weights] == last.words(last.n_params)
+    assert inst[alay.input] == list(tensor_words(quantize(dataset.x[5], SPEC.scale), "public"))
     assert verify(ans.result.proof, circuits.answer)
 
 
@@ -138,7 +150,7 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
     # answers: from the head accepted; from weights that are not the head refused; a named past version accepted
     ans = prove_answer(circuits, three_steps[-1].after, dataset.x[0], out=tmp_path / "a.json")
     a = reg.submit_answer(mid, ans.result.proof.proof_bytes, ans.result.proof.instances)
-    assert a.version == 3
+    assert a.version == 3 and a.input == circuits.answer_layout.input_commitment(ans.result.proof.instances)
     old = prove_answer(circuits, three_steps[0].after, dataset.x[0], out=tmp_path / "old.json")
     with pytest.raises(TransactionRevertedError) as e:
         reg.submit_answer(mid, old.result.proof.proof_bytes, old.result.proof.instances)
@@ -193,8 +205,8 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, a
     rec = register(workspace, reg)
     circuits = workspace.circuits()
     # a fresh model on the same real verifiers, so the first step starts from its head
-    mid = reg.register_model(rec["step_verifier"], rec["answer_verifier"], circuits.step_layout.n_params,
-                             circuits.answer_layout.n_outputs, workspace.genesis().commitment, name="fuzz")
+    mid = reg.register_model(rec["step_verifier"], rec["answer_verifier"], circuits.step_layout,
+                             circuits.answer_layout, workspace.genesis().commitment, name="fuzz")
     head = reg.head(mid)
     sp = three_steps[0]
     proof, inst = sp.proof.proof_bytes, list(sp.proof.instances)

@@ -16,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from zkgrad.circuits import engine
+from zkgrad.circuits.config import committed
 from zkgrad.circuits.float_graph import FloatGraph, check_agrees, float_graph
 from zkgrad.circuits.onnx_ops import SUPPORTED_OPS, check_onnx_ops
 from zkgrad.circuits.quant import dequantize, felt_to_int, int_to_felt, quantize, witness_output_ints
@@ -62,15 +64,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StepGraph]:
     return {k: export_training_step(s, d / f"{k}.onnx") for k, s in CASES.items()}
 
 
-def ezkl_loads(onnx_path: Path, input_data: list[np.ndarray], scale: int, tmp: Path) -> dict:
-    """gen_settings + calibrate + compile + gen_witness; returns settings and witness."""
-    ra = ezkl.PyRunArgs()
-    ra.input_visibility = "hashed/public"
-    ra.output_visibility = "hashed/public"
-    ra.param_visibility = "fixed"
-    ra.input_scale = scale
-    ra.param_scale = scale
-    ra.scale_rebase_multiplier = 1
+def ezkl_loads(onnx_path: Path, input_data: list[np.ndarray], scale: int, tmp: Path, kind: str = "step",
+               scheme: str = "public") -> dict:
+    """gen_settings (zkgrad's ``committed`` config) + calibrate + compile + gen_witness; returns
+    settings and witness."""
+    cfg = committed(kind, scale, scheme)  # type: ignore[arg-type]
+    ra = engine.run_args(input_visibility=cfg.input_visibility, output_visibility=cfg.output_visibility,
+                         param_visibility=cfg.param_visibility, input_scale=scale, param_scale=scale,
+                         scale_rebase_multiplier=1,
+                         ignore_range_check_inputs_outputs=cfg.ignore_range_check_inputs_outputs)
     settings, compiled = tmp / "settings.json", tmp / "model.compiled"
     data, witness = tmp / "input.json", tmp / "witness.json"
     data.write_text(json.dumps({"input_data": [np.asarray(a, np.float64).reshape(-1).tolist() for a in input_data]}))
@@ -124,7 +126,8 @@ def test_step_graph_matches_torch(case: str, exported: dict[str, StepGraph]) -> 
 
 
 def test_float_step_is_torch_sgd() -> None:
-    """float_step equals torch.optim.SGD on the same module: loss, momentum, weight decay."""
+    """float_step equals torch.optim.SGD on the same module: loss, momentum, weight decay; its
+    momentum state is torch's buffer times lr (the velocity)."""
     spec = CASES["mlp-ce-momentum-wd"]
     module = spec.build_module()
     x, y = batch(spec)
@@ -140,8 +143,11 @@ def test_float_step_is_torch_sgd() -> None:
         new, our_loss = float_step(spec, state, x, y)
         state = [t.numpy() for t in new]
         assert abs(our_loss - loss.item()) < 1e-5
-        for ours, p in zip(state, module.parameters()):
+        params = list(module.parameters())
+        for ours, p in zip(state, params):
             np.testing.assert_allclose(ours, p.detach().numpy(), atol=1e-6)
+        for v, p in zip(state[len(params):], params):
+            np.testing.assert_allclose(v, spec.lr * opt.state[p]["momentum_buffer"].numpy(), atol=1e-6)
 
 
 # --- names and order ------------------------------------------------------------------------
@@ -164,9 +170,14 @@ def test_graph_io_follows_step_layout(case: str, exported: dict[str, StepGraph])
     assert [s for _, s in ins] == shapes * (n_state // P) + [spec.x_shape, spec.y_shape]
     assert [n for n, _ in outs] == [f"new_{n}" for n in expected_in] + ["loss"]
     assert [s for _, s in outs] == shapes * (n_state // P) + [(1,)]
-    layout = graph.layout
-    assert isinstance(layout, StepLayout) and layout.n_params == n_state
-    assert layout.length == len(ins) + len(outs)  # one public hash per tensor, in graph order
+    # hashed: one public hash per tensor, in graph order; public: every value of every tensor
+    hashed = graph.layout("hashed")
+    assert hashed == StepLayout(n_state, 2, P) and hashed.length == len(ins) + len(outs)
+    sizes = [int(np.prod(s)) for s in shapes]
+    public = graph.layout("public")
+    assert public == StepLayout(sum(sizes) * (n_state // P), int(np.prod(spec.x_shape)) + int(np.prod(spec.y_shape)),
+                                sum(sizes))
+    assert public.length == sum(int(np.prod(s)) for _, s in ins + outs)
 
 
 def test_inference_graph(tmp_path: Path) -> None:
@@ -179,18 +190,22 @@ def test_inference_graph(tmp_path: Path) -> None:
     np.testing.assert_allclose(logits, module(torch.tensor(x)).detach().numpy(), atol=1e-5)
     assert graph.input_names[-1] == "x" and graph.input_names[:-1] == tuple(
         f"p{i}_{n.replace('.', '_')}" for i, n in enumerate(graph.param_names))
-    assert graph.layout == AnswerLayout(len(params), spec.batch_size * 10)
+    assert graph.layout("hashed") == AnswerLayout(len(params), 1, spec.batch_size * 10)
+    assert graph.layout("public") == AnswerLayout(sum(p.size for p in params), x.size, spec.batch_size * 10)
 
 
 # --- ezkl loads what we export ----------------------------------------------------------------
-@pytest.mark.parametrize("case", ["mlp-ce", "cnn-ce", "mlp-ce-momentum-wd"])
-def test_ezkl_compiles_step(case: str, exported: dict[str, StepGraph], tmp_path: Path) -> None:
+@pytest.mark.parametrize("case, scheme", [("mlp-ce", "public"), ("cnn-ce", "public"),
+                                          ("mlp-ce-momentum-wd", "public"), ("mlp-ce", "hashed")])
+def test_ezkl_compiles_step(case: str, scheme: str, exported: dict[str, StepGraph], tmp_path: Path) -> None:
     spec, graph = CASES[case], exported[case]
     state = [dequantize(quantize(t, 12), 12) for t in start_state(spec)]
     x, y = batch(spec)
     x = dequantize(quantize(x, 12), 12)
-    out = ezkl_loads(graph.onnx_path, [*state, x, y], 12, tmp_path)
-    # parameter outputs keep the input scale: the hash of step t's output is step t+1's input hash
+    out = ezkl_loads(graph.onnx_path, [*state, x, y], 12, tmp_path, scheme=scheme)
+    processed = (out["witness"]["processed_inputs"] or {}).get("poseidon_hash") or []
+    assert len(processed) == (len(graph.input_names) if scheme == "hashed" else 0)
+    # parameter outputs keep the input scale: the words of step t's output are step t+1's input words
     assert out["settings"]["model_output_scales"][: graph.n_state] == [12] * graph.n_state
     assert out["settings"]["model_input_scales"] == [12] * len(graph.input_names)
     proven = witness_output_ints(out["witness"], list(graph.output_shapes))
@@ -200,13 +215,20 @@ def test_ezkl_compiles_step(case: str, exported: dict[str, StepGraph], tmp_path:
     assert abs(float(dequantize(proven[-1], out["settings"]["model_output_scales"][-1])[0]) - ref_loss) < 2e-2
 
 
-def test_ezkl_compiles_inference(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["public", "hashed"])
+def test_ezkl_compiles_inference(scheme: str, tmp_path: Path) -> None:
     spec = CASES["mlp-ce"]
     graph = export_inference(spec, tmp_path / "inf.onnx")
     params = [dequantize(quantize(p, 12), 12) for p in start_state(spec)]
     x, _ = batch(spec)
-    out = ezkl_loads(graph.onnx_path, [*params, dequantize(quantize(x, 12), 12)], 12, tmp_path)
-    assert len(out["witness"]["processed_inputs"]["poseidon_hash"]) == len(params) + 1
+    out = ezkl_loads(graph.onnx_path, [*params, dequantize(quantize(x, 12), 12)], 12, tmp_path, "answer", scheme)
+    layout = graph.layout(scheme)
+    if scheme == "hashed":
+        assert len(out["witness"]["processed_inputs"]["poseidon_hash"]) == len(params) + 1
+    else:  # every input value is public: the quantized weights, then x
+        ins = [felt_to_int(v) for t in out["witness"]["inputs"] for v in t]
+        assert len(ins) == layout.weights_words + layout.input_words
+        assert ins == [int(v) for a in [*params, x] for v in quantize(a, 12).reshape(-1)]
 
 
 # --- unsupported operators ----------------------------------------------------------------------
@@ -254,7 +276,10 @@ def test_spec_round_trip(tmp_path: Path) -> None:
     spec = CASES["mlp-ce-momentum-wd"]
     path = spec.save(tmp_path / "spec.json")
     assert ModelSpec.load(path) == spec
-    assert json.loads(path.read_text())["input_shape"] == [64]
+    doc = json.loads(path.read_text())
+    assert doc["input_shape"] == [64] and doc["commitment"] == "public"  # the default
+    hashed = ModelSpec.from_dict({**doc, "commitment": "hashed"})
+    assert ModelSpec.load(hashed.save(tmp_path / "h.json")).commitment == "hashed" and hashed != spec
 
 
 @pytest.mark.parametrize(
@@ -269,6 +294,7 @@ def test_spec_round_trip(tmp_path: Path) -> None:
         ({"input_shape": []}, "input_shape"),
         ({"target_shape": [2, 5]}, "cross_entropy needs target_shape"),
         ({"scale": 40}, "scale"),
+        ({"commitment": "poseidon"}, "unknown commitment"),
         ({"colour": "red"}, "unknown model spec field"),
     ],
 )

@@ -3,20 +3,25 @@
 Python reads it from here; ``zkgrad/contracts/ZkgradRegistry.sol`` implements the same offsets in
 ``stepLayout``/``answerLayout`` and ``tests/test_layout.py`` fails if the two drift.
 
-Every tensor that enters as a committed input or leaves as a committed output is one public
-field element: ezkl's Poseidon hash of its quantized values (visibility ``hashed/public``).
+Every tensor that enters as a committed input or leaves as a committed output is a run of
+public field elements, its *words*. Under the ``public`` commitment (the default) a tensor's words
+are its quantized values, row-major (a negative v is the field element p + v); under ``hashed``
+it is one word, ezkl's Poseidon hash of those values (visibility ``hashed/public``).
 
-Training step, P parameter tensors (inputs ``p_0..p_{P-1}, x, y``; outputs ``p'_0..p'_{P-1}, loss``)::
+Training step: the state (the parameters ``p_0..p_{P-1}``, then momentum velocities when the
+spec has momentum) takes S words, the batch ``x, y`` B words::
 
-    [ H(p_0) .. H(p_{P-1}) | H(x) H(y) | H(p'_0) .. H(p'_{P-1}) | H(loss) ]      2P + 3 values
+    [ state before (S) | x y (B) | state after (S) | loss (1) ]                  2S + B + 1 words
 
-Inference bound to weights, K output values (inputs ``p_0..p_{P-1}, x``; outputs public)::
+Inference bound to weights (the parameters, W words; W < S only with momentum), input X words::
 
-    [ H(p_0) .. H(p_{P-1}) | H(x) | y_0 .. y_{K-1} ]                              P + 1 + K values
+    [ weights (W) | x (X) | y_0 .. y_{K-1} ]                                     W + X + K words
 
-A weights commitment is ``keccak256(abi.encodePacked(H(p_0), .., H(p_{P-1})))`` (uint256 words),
-a batch commitment ``keccak256(abi.encodePacked(H(x), H(y)))``: standard ABI, any client can
-recompute them.
+A commitment to a run of words is ``keccak256(abi.encodePacked(words))`` over uint256 words
+(``commit``): the state commitment (a model's head), the weights commitment (the first W words of
+a state), the batch commitment and the input commitment. Standard ABI: any client recomputes them.
+A transaction is capped at 128 KB by default node policy, which bounds a ``public`` model's size
+(``check_calldata``).
 """
 
 from __future__ import annotations
@@ -49,36 +54,69 @@ def commit(words: Sequence[int]) -> bytes:
     return keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
 
 
+MAX_TX_BYTES = 128 * 1024
+"""Default node policy (geth, anvil): larger transactions are not relayed."""
+PROOF_BYTES_BUDGET = 16 * 1024
+"""Room left for the proof and the ABI framing of a submission (a digits step proof is 8,000 bytes)."""
+
+
+def tensor_words(size: int, commitment: str) -> int:
+    """Words a tensor of ``size`` values takes: all of them (``public``) or one hash (``hashed``)."""
+    return size if commitment == "public" else 1
+
+
 @dataclass(frozen=True)
 class StepLayout:
-    n_params: int
+    state_words: int
+    batch_words: int
+    weights_words: int
+    """The first words of a state that are the model's parameters (all of them without momentum)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weights_words <= self.state_words or self.batch_words < 1:
+            raise InputError(f"no step layout has {self.state_words} state, {self.weights_words} weight and "
+                             f"{self.batch_words} batch words")
 
     @property
     def before(self) -> slice:
-        return slice(0, self.n_params)
+        return slice(0, self.state_words)
 
     @property
     def batch(self) -> slice:
-        return slice(self.n_params, self.n_params + 2)
+        return slice(self.state_words, self.state_words + self.batch_words)
 
     @property
     def after(self) -> slice:
-        return slice(self.n_params + 2, 2 * self.n_params + 2)
+        return slice(self.batch.stop, self.batch.stop + self.state_words)
+
+    @property
+    def after_weights(self) -> slice:
+        return slice(self.after.start, self.after.start + self.weights_words)
 
     @property
     def loss(self) -> int:
-        return 2 * self.n_params + 2
+        return self.after.stop
 
     @property
     def length(self) -> int:
-        return 2 * self.n_params + 3
+        return self.loss + 1
 
     def check(self, instances: Sequence[int]) -> None:
         if len(instances) != self.length:
             raise InputError(
-                f"a training-step proof for {self.n_params} parameter tensors has "
+                f"a training-step proof for {self.state_words} state and {self.batch_words} batch words has "
                 f"{self.length} public values, this one has {len(instances)}"
             )
+
+    def check_calldata(self) -> None:
+        """Refuse a layout whose submissions would not fit a transaction."""
+        need = 32 * self.length + PROOF_BYTES_BUDGET
+        if need > MAX_TX_BYTES:
+            raise InputError(
+                f"a training step of this model has {self.length:,} public values: with its proof about "
+                f"{need // 1024} KB, over the {MAX_TX_BYTES // 1024} KB a node relays",
+                hint="commit with Poseidon hashes instead: set the spec's commitment to \"hashed\" "
+                     "(--commitment hashed), or use a smaller model or batch")
 
     def before_commitment(self, instances: Sequence[int]) -> bytes:
         self.check(instances)
@@ -92,35 +130,49 @@ class StepLayout:
         self.check(instances)
         return commit(instances[self.after])
 
+    def after_weights_commitment(self, instances: Sequence[int]) -> bytes:
+        self.check(instances)
+        return commit(instances[self.after_weights])
+
 
 @dataclass(frozen=True)
 class AnswerLayout:
-    n_params: int
+    weights_words: int
+    input_words: int
     n_outputs: int
+
+    def __post_init__(self) -> None:
+        if min(self.weights_words, self.input_words, self.n_outputs) < 1:
+            raise InputError(f"no answer layout has {self.weights_words} weight, {self.input_words} input and "
+                             f"{self.n_outputs} output words")
 
     @property
     def weights(self) -> slice:
-        return slice(0, self.n_params)
+        return slice(0, self.weights_words)
 
     @property
-    def input(self) -> int:
-        return self.n_params
+    def input(self) -> slice:
+        return slice(self.weights_words, self.weights_words + self.input_words)
 
     @property
     def outputs(self) -> slice:
-        return slice(self.n_params + 1, self.n_params + 1 + self.n_outputs)
+        return slice(self.input.stop, self.input.stop + self.n_outputs)
 
     @property
     def length(self) -> int:
-        return self.n_params + 1 + self.n_outputs
+        return self.outputs.stop
 
     def check(self, instances: Sequence[int]) -> None:
         if len(instances) != self.length:
             raise InputError(
-                f"an inference proof for {self.n_params} parameter tensors and {self.n_outputs} "
-                f"outputs has {self.length} public values, this one has {len(instances)}"
+                f"an inference proof for {self.weights_words} weight, {self.input_words} input and "
+                f"{self.n_outputs} output words has {self.length} public values, this one has {len(instances)}"
             )
 
     def weights_commitment(self, instances: Sequence[int]) -> bytes:
         self.check(instances)
         return commit(instances[self.weights])
+
+    def input_commitment(self, instances: Sequence[int]) -> bytes:
+        self.check(instances)
+        return commit(instances[self.input])

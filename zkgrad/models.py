@@ -14,6 +14,11 @@ def digits_mlp(hidden: int = 16) -> nn.Module:
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
+def digits_linear() -> nn.Module:
+    """Softmax regression 64-10: the demo's model (a linear layer; cross-entropy is the softmax)."""
+    return nn.Linear(64, 10)
+
+
 def digits_cnn(channels: int = 4) -> nn.Module:
     """Small conv net: input (1, 8, 8), conv 3x3 -> ReLU -> flatten -> linear to 10 logits."""
     return nn.Sequential(

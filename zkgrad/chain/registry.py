@@ -35,7 +35,7 @@ from zkgrad.chain.client import (
 from zkgrad.chain.logs import DEFAULT_SPAN, read_logs
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.errors import ChainError, InputError
-from zkgrad.layout import StepLayout
+from zkgrad.layout import AnswerLayout, StepLayout
 
 HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the contract's HEAD)
 
@@ -46,10 +46,11 @@ class ModelInfo:
     owner: str
     step_verifier: str
     answer_verifier: str
-    n_params: int
-    n_outputs: int
+    step_layout: StepLayout
+    answer_layout: AnswerLayout
     genesis: bytes
     head: bytes
+    head_weights: bytes  # the head's weights commitment (the head itself without momentum)
     version: int  # accepted updates so far; genesis is version 0
     reward_per_update: int  # wei
     bounty: int  # wei left to pay rewards from
@@ -66,7 +67,7 @@ class UpdateReceipt:
     before: bytes
     after: bytes
     batch: bytes
-    loss_hash: int
+    loss: int  # the loss word: the quantized loss (public commitment) or its Poseidon hash
     prover: str
     reward: int  # wei paid or credited to the prover for it
     gas_used: int
@@ -84,7 +85,7 @@ class UpdateRecord:
     before: bytes
     after: bytes
     batch: bytes
-    loss_hash: int
+    loss: int  # the loss word: the quantized loss (public commitment) or its Poseidon hash
     block: int
     tx_hash: str
     gas_used: int  # of the whole transaction that carried it
@@ -105,7 +106,7 @@ class AnswerRecord:
     model_id: int
     answer_id: int
     version: int
-    input_hash: int
+    input: bytes  # the input commitment
     outputs: tuple[int, ...]
     prover: str
     block: int
@@ -140,22 +141,24 @@ class Registry:
         self,
         step_verifier: str,
         answer_verifier: str,
-        n_params: int,
-        n_outputs: int,
+        step_layout: StepLayout,
+        answer_layout: AnswerLayout,
         genesis: bytes,
         *,
+        genesis_weights: bytes | None = None,
         reward_per_update: int = 0,
         name: str = "",
         spec_uri: str = "",
         account: LocalAccount | None = None,
     ) -> int:
-        """Register a model owned by the signer; returns its id."""
+        """Register a model owned by the signer; returns its id. ``genesis`` commits to the whole
+        state, ``genesis_weights`` to its weights (needed, and different, only with momentum)."""
         fn = self.contract.functions.registerModel(
             checksum_address(step_verifier),
             checksum_address(answer_verifier),
-            n_params,
-            n_outputs,
+            shape(step_layout, answer_layout),
             _bytes32(genesis),
+            _bytes32(genesis if genesis_weights is None else genesis_weights),
             reward_per_update,
             name,
             spec_uri,
@@ -217,7 +220,7 @@ class Registry:
             before=bytes(a["before"]),
             after=bytes(a["after_"]),
             batch=bytes(a["batchCommitment"]),
-            loss_hash=int(a["lossHash"]),
+            loss=int(a["loss"]),
             prover=str(a["prover"]),
             reward=sum(int(p["args"]["amount"]) for p in paid),
             gas_used=int(receipt["gasUsed"]),
@@ -257,13 +260,15 @@ class Registry:
 
     def model(self, model_id: int) -> ModelInfo:
         m = call(self.contract.functions.model(model_id))
+        state, weights, batch, inputs, outputs = (int(v) for v in m[3])
         return ModelInfo(
             model_id,
             str(m[0]),
             str(m[1]),
             str(m[2]),
-            int(m[3]),
-            int(m[4]),
+            StepLayout(state, batch, weights),
+            AnswerLayout(weights, inputs, outputs),
+            bytes(m[4]),
             bytes(m[5]),
             bytes(m[6]),
             int(m[7]),
@@ -296,7 +301,7 @@ class Registry:
                     before=bytes(a["before"]),
                     after=bytes(a["after_"]),
                     batch=bytes(a["batchCommitment"]),
-                    loss_hash=int(a["lossHash"]),
+                    loss=int(a["loss"]),
                     block=int(log["blockNumber"]),
                     tx_hash=_hex(log["transactionHash"]),
                     gas_used=int(receipt["gasUsed"]),
@@ -307,11 +312,11 @@ class Registry:
     def updates_calldata(self, model_id: int) -> list[SubmittedUpdate]:
         """Each accepted update with its proof and instances, found in its transaction's input
         (for ``audit``: re-verify every proof off-chain)."""
-        layout = StepLayout(self.model(model_id).n_params)
+        layout = self.model(model_id).step_layout
         found = []
         for r in self.history(model_id):
             data = bytes(get_transaction(self.w3, r.tx_hash)["input"])
-            hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, loss_hash=r.loss_hash)
+            hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, loss=r.loss)
             found.append(SubmittedUpdate(r, *hit) if hit else SubmittedUpdate(r, None, ()))
         return found
 
@@ -324,10 +329,10 @@ class Registry:
             out.append(_answer(log, receipt))
         return sorted(out, key=lambda r: r.answer_id)
 
-    def get_answer(self, model_id: int, answer_id: int) -> tuple[str, int, int, int, tuple[int, ...]]:
-        """(prover, version, block, input hash, outputs) as stored on chain."""
+    def get_answer(self, model_id: int, answer_id: int) -> tuple[str, int, int, bytes, tuple[int, ...]]:
+        """(prover, version, block, input commitment, outputs) as stored on chain."""
         a = call(self.contract.functions.getAnswer(model_id, answer_id))
-        return str(a[0]), int(a[1]), int(a[2]), int(a[3]), tuple(int(v) for v in a[4])
+        return str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), tuple(int(v) for v in a[4])
 
     # --- internals --------------------------------------------------------------------
     def _known_at(self, model_id: int, commitment: bytes) -> int:
@@ -345,13 +350,21 @@ def _answer(event: Any, receipt: Any) -> AnswerRecord:
         model_id=int(a["modelId"]),
         answer_id=int(a["answerId"]),
         version=int(a["version"]),
-        input_hash=int(a["inputHash"]),
+        input=bytes(a["input"]),
         outputs=tuple(int(v) for v in a["outputs"]),
         prover=str(a["prover"]),
         block=int(receipt["blockNumber"]),
         tx_hash=_hex(receipt["transactionHash"]),
         gas_used=int(receipt["gasUsed"]),
     )
+
+
+def shape(step: StepLayout, answer: AnswerLayout) -> tuple[int, int, int, int, int]:
+    """The registry's ``Shape`` of a model whose proofs have these layouts."""
+    if step.weights_words != answer.weights_words:
+        raise InputError(f"the step circuit's weights take {step.weights_words} words, the answer circuit's "
+                         f"{answer.weights_words}", hint="compile both circuits from one model spec")
+    return (step.state_words, step.weights_words, step.batch_words, answer.input_words, answer.n_outputs)
 
 
 def _hex(value: Any) -> str:

@@ -1,10 +1,11 @@
 """Checkpoints: the exact fixed-point model state and its commitment, chained step by step.
 
-A checkpoint holds the state tensors (the parameters, then SGD momentum buffers when the spec has
-momentum) as the exact integers at scale s that a proof consumed or produced, the Poseidon hash
-of each tensor (what ezkl publishes for a ``hashed/public`` input or output) and
-``commit(hashes)`` (``zkgrad.layout.commit``), which is what a step proof's before/after
-commitment equals. ``weights_commitment`` covers only the model parameters (the inference layout).
+A checkpoint holds the state tensors (the parameters, then SGD momentum velocities when the spec
+has momentum) as the exact integers at scale s that a proof consumed or produced, and commits to
+them as ``zkgrad.layout`` says: ``commit`` over each tensor's words (its values as field elements
+under the ``public`` commitment; its Poseidon hash, what ezkl publishes for a ``hashed/public``
+input or output, under ``hashed``). That is what a step proof's before/after commitment equals;
+``weights_commitment`` covers only the model parameters (the inference layout).
 
 On disk a checkpoint is a folder: ``state-<hash>.npz`` (the integers) and ``checkpoint.json``
 (everything else, naming the npz and its sha256). The npz is written first under a fresh name,
@@ -27,10 +28,10 @@ from .. import fsio
 from ..errors import InputError, MissingFileError
 from ..layout import commit, felt
 from . import engine
-from .quant import dequantize, felt_hex_le, quantize, witness_output_ints
+from .quant import dequantize, felt_hex_le, int_to_felt, quantize, witness_output_ints
 from .spec import ModelSpec
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 JSON_NAME = "checkpoint.json"
 _REWRITE = "a checkpoint is written by zkgrad: restore it, or use another one"
 
@@ -45,9 +46,16 @@ def tensor_hash(q: np.ndarray | Sequence[int]) -> int:
     return felt(engine.poseidon_hash([felt_hex_le(int(v)) for v in flat])[0])
 
 
-def batch_hashes(x: np.ndarray, y: np.ndarray, scale: int) -> tuple[int, int]:
-    """``(H(x), H(y))`` of a batch quantized at ``scale``; ``commit`` of them is the batch commitment."""
-    return tensor_hash(quantize(x, scale)), tensor_hash(quantize(y, scale))
+def tensor_words(q: np.ndarray | Sequence[int], commitment: str) -> tuple[int, ...]:
+    """A tensor's public words (``zkgrad.layout``): its integers as field elements, or their hash."""
+    if commitment == "hashed":
+        return (tensor_hash(q),)
+    return tuple(int_to_felt(int(v)) for v in np.asarray(q, dtype=np.int64).reshape(-1))
+
+
+def batch_words(x: np.ndarray, y: np.ndarray, scale: int, commitment: str) -> tuple[int, ...]:
+    """The words of a batch quantized at ``scale``; ``commit`` of them is the batch commitment."""
+    return tensor_words(quantize(x, scale), commitment) + tensor_words(quantize(y, scale), commitment)
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,10 @@ class Checkpoint:
     """State tensor name -> int64 integers at ``scale``, in graph order (parameters, then ``momentum.<name>``)."""
     n_params: int
     """How many of ``params`` (the first ones) are model parameters; the rest are optimizer state."""
+    commitment_scheme: str = "public"
+    """``public`` or ``hashed``: the spec's ``commitment``, how the tensors become words."""
     hashes: tuple[int, ...] = field(default=())
-    """Poseidon hash of each state tensor, same order (computed when left empty)."""
+    """``hashed`` only: the Poseidon hash of each state tensor, same order (computed when left empty)."""
     parent: bytes | None = None
     """``commitment`` of the checkpoint this one was stepped from; None for genesis."""
     loss: float | None = None
@@ -76,21 +86,31 @@ class Checkpoint:
         object.__setattr__(self, "params", params)
         if not 0 < self.n_params <= len(params):
             raise InputError(f"n_params {self.n_params} does not fit {len(params)} state tensors")
-        if not self.hashes:
+        if self.commitment_scheme not in ("public", "hashed"):
+            raise InputError(f"unknown commitment '{self.commitment_scheme}'", hint="use public or hashed")
+        if self.commitment_scheme == "public":
+            object.__setattr__(self, "hashes", ())
+        elif not self.hashes:
             object.__setattr__(self, "hashes", tuple(tensor_hash(v) for v in params.values()))
         elif len(self.hashes) != len(params):
             raise InputError(f"{len(self.hashes)} hashes for {len(params)} state tensors")
 
     # --- commitments ---------------------------------------------------------------------
+    def words(self, tensors: int | None = None) -> list[int]:
+        """The public words of the first ``tensors`` state tensors (all by default), in order."""
+        if self.commitment_scheme == "hashed":
+            return list(self.hashes[:tensors])
+        return [w for q in self.state()[:tensors] for w in tensor_words(q, "public")]
+
     @property
     def commitment(self) -> bytes:
-        """``commit`` over every state tensor's hash: a step proof's before/after commitment."""
-        return commit(self.hashes)
+        """``commit`` over every state tensor's words: a step proof's before/after commitment."""
+        return commit(self.words())
 
     @property
     def weights_commitment(self) -> bytes:
-        """``commit`` over the model parameters' hashes only: an inference proof's commitment."""
-        return commit(self.hashes[: self.n_params])
+        """``commit`` over the model parameters' words only: an inference proof's commitment."""
+        return commit(self.words(self.n_params))
 
     # --- views ---------------------------------------------------------------------------
     @property
@@ -132,34 +152,36 @@ class Checkpoint:
             params[name] = new.reshape(old.shape)
         return Checkpoint(
             version=self.version + 1, scale=self.scale, params=params, n_params=self.n_params,
-            hashes=tuple(hashes), parent=self.commitment, loss=loss,
+            commitment_scheme=self.commitment_scheme, hashes=tuple(hashes), parent=self.commitment, loss=loss,
             batch_commitment=batch_commitment, meta=dict(meta or {}),
         )
 
     def child_from_witness(self, witness: Mapping[str, Any], *, loss_scale: int | None = None,
                            meta: Mapping[str, Any] | None = None) -> Checkpoint:
         """The next checkpoint from an ezkl step witness: the exact output integers, the output
-        hashes ezkl computed (checked against ours), the loss and the batch commitment.
+        hashes ezkl computed (``hashed``: checked against ours), the loss and the batch commitment.
         ``loss_scale``: the loss output's scale from the circuit settings (default: ``scale``)."""
         shapes = [v.shape for v in self.params.values()] + [(-1,)]
         outs = witness_output_ints(dict(witness), shapes)
         n = len(self.params)
         loss = float(dequantize(outs[n], self.scale if loss_scale is None else loss_scale).reshape(-1)[0])
         child = self.child(outs[:n], loss=loss, meta=meta)
-        processed = (witness.get("processed_outputs") or {}).get("poseidon_hash")
-        if processed:
-            theirs = tuple(felt(h) for h in processed[:n])
-            if theirs != child.hashes:
+        if self.commitment_scheme == "hashed":
+            processed = (witness.get("processed_outputs") or {}).get("poseidon_hash") or []
+            if tuple(felt(h) for h in processed[:n]) != child.hashes:
                 raise InputError("the witness's output hashes differ from the hashes of its outputs",
                                  hint="was the circuit compiled with output visibility hashed/public?")
-        inputs = (witness.get("processed_inputs") or {}).get("poseidon_hash")
-        if inputs:
-            ins = [felt(h) for h in inputs]
-            if tuple(ins[:n]) != self.hashes:
-                raise InputError("the witness was not computed from this checkpoint (input hashes differ)",
-                                 hint="feed checkpoint.step_input(x, y) to gen_witness")
-            child = replace(child, batch_commitment=commit(ins[n : n + 2]))
-        return child
+        try:
+            ins = [[felt(v) for v in t] for t in witness["inputs"]]
+        except (KeyError, TypeError) as e:
+            raise InputError("not an ezkl witness: no 'inputs'", hint="pass the witness.json of gen_witness") from e
+        if self.commitment_scheme == "hashed":
+            hashed = (witness.get("processed_inputs") or {}).get("poseidon_hash") or []
+            ins = [[felt(h)] for h in hashed]
+        if len(ins) != n + 2 or [w for t in ins[:n] for w in t] != self.words():
+            raise InputError("the witness was not computed from this checkpoint (its inputs differ)",
+                             hint="feed checkpoint.step_input(x, y) to gen_witness")
+        return replace(child, batch_commitment=commit([w for t in ins[n:] for w in t]))
 
     # --- files -----------------------------------------------------------------------------
     def save(self, path: Path | str) -> Path:
@@ -176,6 +198,7 @@ class Checkpoint:
             "version": self.version,
             "scale": self.scale,
             "n_params": self.n_params,
+            "commitment_scheme": self.commitment_scheme,
             "names": self.names,
             "shapes": [list(v.shape) for v in self.params.values()],
             "state_file": npz_name,
@@ -196,7 +219,7 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: Path | str, *, verify: bool = True) -> Checkpoint:
-        """Read a checkpoint; ``verify`` recomputes the Poseidon hashes and the commitment."""
+        """Read a checkpoint; ``verify`` recomputes its words (values or Poseidon hashes) and the commitment."""
         path = Path(path)
         json_path = path if path.suffix == ".json" else path / JSON_NAME
         doc = fsio.read_json(json_path, "checkpoint")
@@ -218,6 +241,7 @@ class Checkpoint:
             ckpt = cls(
                 version=int(doc["version"]), scale=int(doc["scale"]),
                 params=dict(zip(doc["names"], arrays)), n_params=int(doc["n_params"]),
+                commitment_scheme=doc["commitment_scheme"],
                 hashes=() if verify else tuple(int(h, 16) for h in doc["hashes"]),
                 parent=bytes.fromhex(doc["parent"][2:]) if doc["parent"] else None,
                 loss=doc["loss"],
@@ -269,4 +293,5 @@ def genesis(spec: ModelSpec, *, meta: Mapping[str, Any] | None = None) -> Checkp
     n = len(params)
     if spec.has_momentum:
         params.update({f"momentum.{k}": np.zeros_like(v) for k, v in list(params.items())})
-    return Checkpoint(version=0, scale=spec.scale, params=params, n_params=n, meta=dict(meta or {}))
+    return Checkpoint(version=0, scale=spec.scale, params=params, n_params=n, commitment_scheme=spec.commitment,
+                      meta=dict(meta or {}))

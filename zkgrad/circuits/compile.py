@@ -85,7 +85,8 @@ def compile_model(
             engine.gen_settings(model=c.onnx, settings=c.settings, args=engine.run_args(
                 input_visibility=config.input_visibility, output_visibility=config.output_visibility,
                 param_visibility=config.param_visibility, input_scale=config.scale, param_scale=config.scale,
-                scale_rebase_multiplier=config.scale_rebase_multiplier, num_inner_cols=config.num_inner_cols))
+                scale_rebase_multiplier=config.scale_rebase_multiplier, num_inner_cols=config.num_inner_cols,
+                ignore_range_check_inputs_outputs=config.ignore_range_check_inputs_outputs))
         with timings.stage("calibrate"):
             engine.calibrate(data=calib_path, model=c.onnx, settings=c.settings, target=config.calibration_target,
                              scales=[config.scale] if config.scale is not None else None,

@@ -36,6 +36,9 @@ class CircuitConfig:
     """Headroom on lookup ranges beyond what the sample needed."""
     num_inner_cols: int = 2
     """Columns per block; more columns, fewer rows."""
+    ignore_range_check_inputs_outputs: bool = False
+    """Skip ezkl's range check of the graph's inputs and outputs: sound only where each input is
+    fixed by a commitment to values an honest run produced (``committed``)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Metadata carried into the manifest (e.g. the model spec of a step circuit)."""
 
@@ -62,18 +65,27 @@ class CircuitConfig:
         return cls(**known)
 
 
-def committed(kind: Literal["step", "answer"], scale: int, **kw: Any) -> CircuitConfig:
-    """Config for circuits whose weights and data enter as committed (Poseidon-hashed) inputs.
+def committed(kind: Literal["step", "answer"], scale: int, commitment: str = "public", **kw: Any) -> CircuitConfig:
+    """Config for circuits whose weights and data enter as committed inputs (``zkgrad.layout``):
+    public values under the ``public`` commitment, one Poseidon hash per tensor under ``hashed``.
 
     input scale = param scale = scale and rebase multiplier 1, so updated parameters come out
-    at the scale they went in: the hash of step t's output equals that of step t+1's input."""
+    at the scale they went in: the words of step t's output equal those of step t+1's input.
+
+    Public inputs and outputs are not range-checked in the circuit (20,000 of the digits step's
+    rows, which keeps it at logrows 16): every output is computed by the circuit, and the state
+    going in is pinned by the registry to an earlier proof's output or the registered genesis.
+    The batch is not (yet): until the registry pins it to a committed dataset, a prover picks x
+    and y, and values outside the quantized range are then as free as poisoned ones."""
+    io = "public" if commitment == "public" else "hashed/public"
     return CircuitConfig(
         kind=kind,
-        input_visibility="hashed/public",
-        output_visibility="hashed/public" if kind == "step" else "public",
+        input_visibility=io,
+        output_visibility=io if kind == "step" else "public",
         param_visibility="fixed",
         scale=scale,
         scale_rebase_multiplier=1,
+        ignore_range_check_inputs_outputs=commitment == "public",
         **kw,
     )
 

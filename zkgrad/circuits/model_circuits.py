@@ -1,14 +1,14 @@
 """The two circuits of a model spec: its training step and its inference bound to weights.
 
-Both take the weights as committed inputs (``hashed/public``), so one circuit, and one verifier
-contract, serves every version of the model. Both are calibrated along a float32 run of the
+Both take the weights as committed inputs (``zkgrad.layout``: public values, or one Poseidon
+hash per tensor), so one circuit, and one verifier contract, serves every version of the model. Both are calibrated along a float32 run of the
 planned steps (``zkgrad.circuits.ranges``), so their lookup ranges last the whole run.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,11 @@ class ModelCircuits:
 
     @property
     def step_layout(self) -> StepLayout:
-        return StepLayout(int(self.step.manifest["config"]["extra"]["n_state"]))
+        return StepLayout(**self.step.manifest["config"]["extra"]["layout"])
 
     @property
     def answer_layout(self) -> AnswerLayout:
-        extra = self.answer.manifest["config"]["extra"]
-        return AnswerLayout(int(extra["n_params"]), int(extra["n_outputs"]))
+        return AnswerLayout(**self.answer.manifest["config"]["extra"]["layout"])
 
     @classmethod
     def open(cls, spec: ModelSpec, folder: Path) -> "ModelCircuits":
@@ -91,18 +90,19 @@ def compile_circuits(
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
         answer_graph = export_inference(spec, Path(tmp) / "answer.onnx", batch_size=1)
+        step_layout, answer_layout = step_graph.layout(spec.commitment), answer_graph.layout(spec.commitment)
+        if spec.commitment == "public":
+            step_layout.check_calldata()
         cal = calibration(spec, genesis, data, step_graph.onnx_path, plan)
-        n_out = int(np.prod(answer_graph.output_shapes[0]))
         step, r1 = compile_model(
             step_graph.onnx_path, cal.step_sample, out=out / "step", srs=srs, reporter=reporter, verifier=verifier,
             calibration=cal.step_more,
-            config=committed("step", spec.scale, lookup_safety_margin=plan.margin,
-                             extra={"spec": spec.to_dict(), "n_state": step_graph.n_state, "calibration": cal.record,
+            config=committed("step", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
+                             extra={"spec": spec.to_dict(), "layout": asdict(step_layout), "calibration": cal.record,
                                     "n_params": step_graph.n_params, "state_names": list(step_graph.state_names)}))
         answer, r2 = compile_model(
             answer_graph.onnx_path, cal.answer_sample, out=out / "answer", srs=srs, reporter=reporter,
             verifier=verifier, calibration=cal.answer_more,
-            config=committed("answer", spec.scale, lookup_safety_margin=plan.margin,
-                             extra={"spec": spec.to_dict(), "n_params": answer_graph.n_params, "n_outputs": n_out,
-                                    "calibration": cal.record}))
+            config=committed("answer", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
+                             extra={"spec": spec.to_dict(), "layout": asdict(answer_layout), "calibration": cal.record}))
     return ModelCircuits(spec, step, answer), r1 and r2

@@ -19,7 +19,8 @@ from ..errors import InputError
 
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("sgd",)
-SPEC_VERSION = 1
+COMMITMENTS = ("public", "hashed")
+SPEC_VERSION = 2  # 2: the learning rate folded into the gradient, clamped cross-entropy, commitment schemes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,14 +33,16 @@ class ModelSpec:
     with one-hot (or soft) float targets ``y``."""
 
     optimizer: Literal["sgd"] = "sgd"
-    """Only SGD: ``buf = momentum*buf + g + weight_decay*p`` (buf only when momentum > 0), ``p -= lr*buf``."""
+    """Only SGD: ``v = momentum*v + lr*(g + weight_decay*p)`` (v only when momentum > 0), ``p -= v``:
+    torch's SGD at a constant learning rate, its buffer times ``lr``."""
 
     lr: float
     """Learning rate."""
 
     momentum: float = 0.0
-    """SGD momentum (torch semantics, no dampening, no Nesterov). When > 0 the momentum buffers are
-    extra state tensors: the step graph takes and returns them after the parameters."""
+    """SGD momentum (no dampening, no Nesterov). When > 0 the velocity tensors ``v`` are extra
+    state: the step graph takes and returns them after the parameters, and they are committed and
+    chained like the parameters."""
 
     weight_decay: float = 0.0
     """L2 weight decay, folded into the gradient: ``g + weight_decay * p``."""
@@ -61,6 +64,12 @@ class ModelSpec:
 
     factory_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the factory (JSON values only)."""
+
+    commitment: Literal["public", "hashed"] = "public"
+    """How proofs commit to the state and the batch (``zkgrad.layout``): ``public``, every quantized
+    value is a public value (the registry hashes them with keccak, and each update carries its new
+    weights in its calldata); ``hashed``, one Poseidon hash per tensor (for models whose values do
+    not fit a transaction; slower to prove)."""
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable-in-spirit and comparable.
@@ -98,6 +107,8 @@ class ModelSpec:
                 f"cross_entropy needs target_shape (num_classes,), got {self.target_shape}",
                 hint="targets are one-hot float vectors",
             )
+        if self.commitment not in COMMITMENTS:
+            raise InputError(f"unknown commitment '{self.commitment}'", hint=f"use one of {', '.join(COMMITMENTS)}")
         if not isinstance(self.scale, int) or not 1 <= self.scale <= 24:
             raise InputError(f"scale must be an integer in 1..24 bits, got {self.scale!r}", hint="pass --scale between 1 and 24, e.g. 12")
 

@@ -3,12 +3,17 @@
 Graph inputs, in order (``zkgrad.layout.StepLayout``)::
 
     p0_<name> .. p{P-1}_<name>   the model's parameters, in ``named_parameters()`` order
-    [m0_<name> .. m{P-1}_<name>] SGD momentum buffers, only when spec.momentum > 0
+    [m0_<name> .. m{P-1}_<name>] SGD momentum velocities, only when spec.momentum > 0
     x, y                         the batch: (B, *input_shape), (B, *target_shape), float
 
 Outputs: the updated tensors in the same order (``new_p0_<name>`` .., ``new_m0_<name>`` ..),
-then ``loss`` of shape [1]. With momentum the buffers are simply more committed state: the
-layout's ``n_params`` is the number of state tensors (2P), and the first P of them are the weights.
+then ``loss`` of shape [1]. With momentum the velocities are simply more committed state: the
+layout's state covers all 2P tensors, and its weights the first P.
+
+The learning rate multiplies the loss before differentiation, so the backward pass yields
+``lr * gradient`` directly and the update is a plain subtraction: ezkl rescales after every
+multiplication by a constant, and a multiply in the update cost a rescale of every parameter
+(a third of the digits step's rows; BENCHMARKS.md).
 
 Gradients are never hand-written: ``torch.func.grad_and_value`` of a ``functional_call`` loss,
 traced by ``make_fx`` with the core ATen decompositions, then exported by the dynamo exporter.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -35,7 +41,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from .. import fsio
 from ..errors import CircuitError, InputError
-from ..layout import AnswerLayout, StepLayout
+from ..layout import AnswerLayout, StepLayout, tensor_words
 from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
 from .spec import ModelSpec
@@ -68,12 +74,13 @@ class StepGraph:
     def n_state(self) -> int:
         return len(self.state_names)
 
-    @property
-    def layout(self) -> StepLayout | AnswerLayout:
+    def layout(self, commitment: str) -> StepLayout | AnswerLayout:
+        """The public-instance layout of this graph's proofs under ``commitment`` (``zkgrad.layout``)."""
+        words = [tensor_words(math.prod(s), commitment) for s in self.input_shapes]
+        weights = sum(words[: self.n_params])
         if self.kind == "step":
-            return StepLayout(self.n_state)
-        n_out = int(np.prod(self.output_shapes[0]))
-        return AnswerLayout(self.n_params, n_out)
+            return StepLayout(sum(words[: self.n_state]), sum(words[self.n_state :]), weights)
+        return AnswerLayout(weights, sum(words[self.n_params :]), math.prod(self.output_shapes[0]))
 
 
 def _safe(name: str) -> str:
@@ -85,13 +92,22 @@ def param_input_names(names: Sequence[str], prefix: str = "p") -> list[str]:
 
 
 # --- the math ------------------------------------------------------------------------------
+LOGIT_SPAN = 8.0
+"""Cross-entropy sees logits at most this far below each row's largest: e^-8 is under one quantum
+at scale 12, so the clamp changes no value a circuit can tell apart, and it bounds exp's lookup
+table (its size sets the circuit's logrows; BENCHMARKS.md)."""
+
+
 def loss_value(spec: ModelSpec, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The spec's loss as a scalar. Cross-entropy is written out (max-shifted log-softmax, the
-    shift detached: the gradient does not depend on it) so the graph keeps to ops ezkl has."""
+    """The spec's loss as a scalar. Cross-entropy is written out so the graph keeps to ops ezkl
+    has and its lookups to small ranges: a max-shifted log-softmax (the shift detached: the
+    gradient does not depend on it), the shifted logits clamped at -LOGIT_SPAN, and the log taken
+    of the mean of the exponentials (in [1/K, 1]) plus log K rather than of their sum."""
     if spec.loss == "mse":
         return ((out - y) ** 2).mean()
-    z = out - out.amax(dim=1, keepdim=True).detach()
-    logp = z - torch.log(torch.exp(z).sum(dim=1, keepdim=True))
+    k = out.shape[1]
+    z = (out - out.amax(dim=1, keepdim=True).detach()).clamp(min=-LOGIT_SPAN)
+    logp = z - (torch.log(torch.exp(z).mean(dim=1, keepdim=True)) + math.log(k))
     return -(y * logp).sum(dim=1).mean()
 
 
@@ -103,25 +119,26 @@ def make_step_fn(spec: ModelSpec, module: nn.Module) -> tuple[Callable[..., tupl
     n = len(names)
     lr, mom, wd = float(spec.lr), float(spec.momentum), float(spec.weight_decay)
 
-    def objective(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return loss_value(spec, functional_call(module, params, (x,)), y)
+    def objective(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = loss_value(spec, functional_call(module, params, (x,)), y)
+        return lr * loss, loss
 
-    grad_fn = grad_and_value(objective)
+    grad_fn = grad_and_value(objective, has_aux=True)
 
     def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         params = dict(zip(names, args[:n]))
         bufs = args[n : 2 * n] if mom > 0 else ()
         x, y = args[-2], args[-1]
-        grads, loss = grad_fn(params, x, y)
+        steps, (_, loss) = grad_fn(params, x, y)  # lr * gradient: the update needs no multiply of its own
         new_params, new_bufs = [], []
         for i, name in enumerate(names):
-            p, g = params[name], grads[name]
+            p, d = params[name], steps[name]
             if wd > 0:
-                g = g + wd * p
+                d = d + (lr * wd) * p
             if mom > 0:
-                g = mom * bufs[i] + g
-                new_bufs.append(g)
-            new_params.append(p - lr * g)
+                d = mom * bufs[i] + d
+                new_bufs.append(d)
+            new_params.append(p - d)
         return (*new_params, *new_bufs, loss.reshape(1))
 
     return step, names

@@ -166,13 +166,14 @@ def _statement(circuit, proof) -> dict[str, str]:  # type: ignore[no-untyped-def
     extra, inst = circuit.config.extra, proof.instances
     try:
         if circuit.config.kind == "step":
-            lay = StepLayout(int(extra["n_state"]))
+            lay = StepLayout(**extra["layout"])
             return {"before": "0x" + lay.before_commitment(inst).hex(), "batch": "0x" + lay.batch_commitment(inst).hex(),
                     "after": "0x" + lay.after_commitment(inst).hex()}
         if circuit.config.kind == "answer":
-            alay = AnswerLayout(int(extra["n_params"]), int(extra["n_outputs"]))
-            return {"weights": "0x" + alay.weights_commitment(inst).hex(), "input": hex(inst[alay.input])}
-    except (KeyError, ValueError):
+            alay = AnswerLayout(**extra["layout"])
+            return {"weights": "0x" + alay.weights_commitment(inst).hex(),
+                    "input": "0x" + alay.input_commitment(inst).hex()}
+    except (KeyError, TypeError, ValueError):
         return {}
     return {}
 

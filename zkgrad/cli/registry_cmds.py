@@ -98,7 +98,7 @@ def submit_answer(
 
     p = Proof.load(proof)
     a = _registry(rpc, registry).submit_answer(model_id, p.proof_bytes, p.instances, version=version)
-    Output(json_).result({"answer_id": a.answer_id, "version": a.version, "input_hash": hex(a.input_hash),
+    Output(json_).result({"answer_id": a.answer_id, "version": a.version, "input": "0x" + a.input.hex(),
                           "outputs": [str(v) for v in a.outputs], "gas_used": a.gas_used, "tx_hash": a.tx_hash},
                          f"answer {a.answer_id} accepted against version {a.version} ({a.gas_used} gas)")
 

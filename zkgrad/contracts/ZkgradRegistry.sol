@@ -7,17 +7,21 @@ import {IVerifier} from "./IVerifier.sol";
 /// @notice Models that advance only through proven training steps, and answers proven against
 /// their weights. Anyone may submit; the verifiers alone decide what is accepted.
 /// @dev The public-instance layout is zkgrad/layout.py; stepLayout/answerLayout repeat its offsets
-/// (tests/test_layout.py fails if they drift). A weights commitment is
-/// keccak256(abi.encodePacked(H(p_0) .. H(p_{P-1}))) over uint256 words.
+/// (tests/test_layout.py fails if they drift). A proof's public values are words: a model's state
+/// (its parameters, then momentum velocities) takes stateWords, of which the first weightsWords are
+/// the parameters; a batch takes batchWords, an answer's input inputWords. A commitment is
+/// keccak256(abi.encodePacked(words)) over uint256 words: the head is the commitment of the state,
+/// an answer names the commitment of the weights (the same, without momentum).
 ///
 /// Versions: genesis is version 0; each accepted update adds one, so the head's version is the
 /// number of accepted updates. A model never returns to weights it already had: each weights
 /// commitment names exactly one version, which makes a replayed update impossible (its "after"
 /// commitment is already recorded) and lets an answer name a past version by its number.
 /// Gas: an accepted update writes one new slot (who proved which commitment, as which version,
-/// when) and the head; the version is that record's, not a counter. The before/batch/loss
-/// commitments live in the UpdateAccepted event, which any client can read. The bounty slot is
-/// touched only by models that pay a reward.
+/// when) and the head (two more with momentum: the weights' record and headWeights); the version
+/// is that record's, not a counter. The before/batch commitments and the loss word live in the
+/// UpdateAccepted event, which any client can read; under zkgrad's public commitment the new
+/// state's values themselves are in the transaction's calldata.
 /// Replay keys: an update's is its "after" commitment (ReplayedProof also refuses a step that
 /// changes nothing or returns to an older version: the lineage is a simple path, so a cycle can
 /// never make an old proof acceptable again); an answer's is answerKey(modelId, instances).
@@ -31,19 +35,34 @@ contract ZkgradRegistry {
     /// @notice submitAnswer's version argument meaning "the current head".
     uint256 public constant HEAD = type(uint256).max;
 
-    struct Model {
-        // slot 0: read by every submission
-        IVerifier stepVerifier;
-        uint32 nParams;
+    /// @notice How many public words each part of a model's proofs takes (zkgrad.layout).
+    struct Shape {
+        uint32 stateWords;
+        uint32 weightsWords;
+        uint32 batchWords;
+        uint32 inputWords;
         uint32 nOutputs;
+    }
+
+    struct Model {
+        // slot 0: read by every update
+        IVerifier stepVerifier;
+        uint32 stateWords;
+        uint32 weightsWords;
+        uint24 batchWords;
         bool rewarding; // rewardPerUpdate != 0
         // slot 1: read and written by every accepted update
         bytes32 head;
-        // slot 2: read and written by accepted updates of rewarding models
+        // slot 2: the head's weights commitment, kept only when the state is more than the weights
+        bytes32 headWeights;
+        // slot 3: read and written by accepted updates of rewarding models
         uint128 rewardPerUpdate;
         uint128 bounty;
-        // registration-time data
+        // slot 4: read by every answer
         IVerifier answerVerifier;
+        uint32 inputWords;
+        uint32 nOutputs;
+        // registration-time data
         address owner;
         bytes32 genesis;
         string name;
@@ -61,7 +80,7 @@ contract ZkgradRegistry {
         address prover;
         uint48 version;
         uint48 blockNumber;
-        uint256 input; // H(x), the input commitment
+        bytes32 input; // the input commitment
         uint256[] outputs;
     }
 
@@ -70,10 +89,10 @@ contract ZkgradRegistry {
         address owner;
         address stepVerifier;
         address answerVerifier;
-        uint32 nParams;
-        uint32 nOutputs;
+        Shape shape;
         bytes32 genesis;
         bytes32 head;
+        bytes32 headWeights;
         uint256 version;
         uint256 rewardPerUpdate;
         uint256 bounty;
@@ -101,7 +120,8 @@ contract ZkgradRegistry {
     error WrongWeights(uint256 version, bytes32 got);
     error UnknownAnswer(uint256 modelId, uint256 answerId);
     error NotAContract(address account);
-    error InvalidShape(uint256 nParams, uint256 nOutputs);
+    error InvalidShape(Shape shape);
+    error GenesisMismatch(bytes32 genesis, bytes32 genesisWeights);
     error AmountTooLarge(uint256 amount);
     error NothingToWithdraw(address account);
     error TransferFailed(address to, uint256 amount);
@@ -114,9 +134,9 @@ contract ZkgradRegistry {
         address indexed owner,
         address stepVerifier,
         address answerVerifier,
-        uint32 nParams,
-        uint32 nOutputs,
+        Shape shape,
         bytes32 genesis,
+        bytes32 genesisWeights,
         string name,
         string specURI
     );
@@ -127,14 +147,14 @@ contract ZkgradRegistry {
         bytes32 before,
         bytes32 after_,
         bytes32 batchCommitment,
-        uint256 lossHash
+        uint256 loss
     );
     event AnswerAccepted(
         uint256 indexed modelId,
         uint256 indexed answerId,
         address indexed prover,
         uint256 version,
-        uint256 inputHash,
+        bytes32 input,
         uint256[] outputs
     );
     event Funded(uint256 indexed modelId, address indexed funder, uint256 amount);
@@ -158,21 +178,21 @@ contract ZkgradRegistry {
 
     // --- layout (zkgrad/layout.py) ----------------------------------------------------------
     /// @notice Start offsets of a training-step proof's public instances, and their count.
-    function stepLayout(uint256 nParams)
+    function stepLayout(uint256 stateWords, uint256 batchWords)
         public
         pure
         returns (uint256 before, uint256 batch, uint256 after_, uint256 loss, uint256 length)
     {
-        return (0, nParams, nParams + 2, 2 * nParams + 2, 2 * nParams + 3);
+        return (0, stateWords, stateWords + batchWords, 2 * stateWords + batchWords, 2 * stateWords + batchWords + 1);
     }
 
     /// @notice Start offsets of an inference proof's public instances, and their count.
-    function answerLayout(uint256 nParams, uint256 nOutputs)
+    function answerLayout(uint256 weightsWords, uint256 inputWords, uint256 nOutputs)
         public
         pure
         returns (uint256 weights, uint256 input, uint256 outputs, uint256 length)
     {
-        return (0, nParams, nParams + 1, nParams + 1 + nOutputs);
+        return (0, weightsWords, weightsWords + inputWords, weightsWords + inputWords + nOutputs);
     }
 
     /// @notice keccak256 over words packed as uint256: zkgrad.layout.commit.
@@ -181,14 +201,14 @@ contract ZkgradRegistry {
     }
 
     /// @notice The before, batch and after commitments of a training-step proof's instances.
-    function stepCommitments(uint256 nParams, uint256[] calldata instances)
+    function stepCommitments(uint256 stateWords, uint256 batchWords, uint256[] calldata instances)
         external
         pure
         returns (bytes32 before, bytes32 batch, bytes32 after_)
     {
-        (uint256 b, uint256 x, uint256 a,, uint256 length) = stepLayout(nParams);
+        (uint256 b, uint256 x, uint256 a,, uint256 length) = stepLayout(stateWords, batchWords);
         if (instances.length != length) revert MalformedInstances(length, instances.length);
-        return (_commit(instances, b, nParams), _commit(instances, x, 2), _commit(instances, a, nParams));
+        return (_commit(instances, b, stateWords), _commit(instances, x, batchWords), _commit(instances, a, stateWords));
     }
 
     /// @notice The replay key of an answer: keccak256(abi.encode(modelId, instances)).
@@ -197,35 +217,49 @@ contract ZkgradRegistry {
     }
 
     // --- models ---------------------------------------------------------------------------
-    /// @notice Register a model; the caller owns it. Its genesis weights are version 0.
+    /// @notice Register a model; the caller owns it. Its genesis state is version 0;
+    /// genesisWeights is the commitment of its weights (equal to genesis without momentum).
     function registerModel(
         address stepVerifier,
         address answerVerifier,
-        uint32 nParams,
-        uint32 nOutputs,
-        bytes32 genesisCommitment,
+        Shape calldata shape,
+        bytes32 genesis,
+        bytes32 genesisWeights,
         uint256 rewardPerUpdate,
         string calldata name,
         string calldata specURI
     ) external returns (uint256 modelId) {
         if (stepVerifier.code.length == 0) revert NotAContract(stepVerifier);
         if (answerVerifier.code.length == 0) revert NotAContract(answerVerifier);
-        if (nParams == 0 || nOutputs == 0) revert InvalidShape(nParams, nOutputs);
+        if (
+            shape.weightsWords == 0 || shape.weightsWords > shape.stateWords || shape.batchWords == 0
+                || shape.batchWords > type(uint24).max || shape.inputWords == 0 || shape.nOutputs == 0
+        ) revert InvalidShape(shape);
+        bool momentum = shape.weightsWords < shape.stateWords;
+        if (momentum == (genesisWeights == genesis)) revert GenesisMismatch(genesis, genesisWeights);
         modelId = ++modelCount;
         Model storage m = _models[modelId];
         m.stepVerifier = IVerifier(stepVerifier);
-        m.nParams = nParams;
-        m.nOutputs = nOutputs;
-        m.head = genesisCommitment;
+        m.stateWords = shape.stateWords;
+        m.weightsWords = shape.weightsWords;
+        m.batchWords = uint24(shape.batchWords);
+        m.head = genesis;
         _setReward(m, rewardPerUpdate);
         m.answerVerifier = IVerifier(answerVerifier);
+        m.inputWords = shape.inputWords;
+        m.nOutputs = shape.nOutputs;
         m.owner = msg.sender;
-        m.genesis = genesisCommitment;
+        m.genesis = genesis;
         m.name = name;
         m.specURI = specURI;
-        _weights[modelId][genesisCommitment] = Weights(msg.sender, 0, uint48(block.number));
+        Weights memory record = Weights(msg.sender, 0, uint48(block.number));
+        _weights[modelId][genesis] = record;
+        if (momentum) {
+            m.headWeights = genesisWeights;
+            _weights[modelId][genesisWeights] = record;
+        }
         emit ModelRegistered(
-            modelId, msg.sender, stepVerifier, answerVerifier, nParams, nOutputs, genesisCommitment, name, specURI
+            modelId, msg.sender, stepVerifier, answerVerifier, shape, genesis, genesisWeights, name, specURI
         );
     }
 
@@ -262,7 +296,11 @@ contract ZkgradRegistry {
         returns (uint256 newVersion)
     {
         Model storage m = _model(modelId);
-        (bytes32 beforeC, bytes32 batchC, bytes32 afterC, uint256 lossHash) = _step(m.nParams, instances);
+        (uint256 s, uint256 b) = (m.stateWords, m.batchWords);
+        (uint256 beforeAt, uint256 batchAt, uint256 afterAt, uint256 lossAt, uint256 length) = stepLayout(s, b);
+        _checkInstances(instances, length);
+        bytes32 beforeC = _commit(instances, beforeAt, s);
+        bytes32 afterC = _commit(instances, afterAt, s);
         Weights storage w = _weights[modelId][afterC];
         if (w.blockNumber != 0) revert ReplayedProof(afterC);
         bytes32 current = m.head;
@@ -274,22 +312,16 @@ contract ZkgradRegistry {
         w.prover = msg.sender;
         w.version = uint48(newVersion);
         w.blockNumber = uint48(block.number);
-        emit UpdateAccepted(modelId, newVersion, msg.sender, beforeC, afterC, batchC, lossHash);
+        if (m.weightsWords < s) {
+            bytes32 weightsC = _commit(instances, afterAt, m.weightsWords);
+            if (_weights[modelId][weightsC].blockNumber != 0) revert ReplayedProof(weightsC);
+            m.headWeights = weightsC;
+            _weights[modelId][weightsC] = Weights(msg.sender, uint48(newVersion), uint48(block.number));
+        }
+        emit UpdateAccepted(
+            modelId, newVersion, msg.sender, beforeC, afterC, _commit(instances, batchAt, b), instances[lossAt]
+        );
         if (m.rewarding) _reward(modelId, m);
-    }
-
-    /// @dev Checked instances of a training step -> its commitments and loss hash.
-    function _step(uint256 p, uint256[] calldata instances)
-        private
-        pure
-        returns (bytes32 beforeC, bytes32 batchC, bytes32 afterC, uint256 lossHash)
-    {
-        (uint256 beforeAt, uint256 batchAt, uint256 afterAt, uint256 lossAt, uint256 length) = stepLayout(p);
-        _checkInstances(instances, length);
-        beforeC = _commit(instances, beforeAt, p);
-        batchC = _commit(instances, batchAt, 2);
-        afterC = _commit(instances, afterAt, p);
-        lossHash = instances[lossAt];
     }
 
     /// @dev Pay the reward if the bounty covers it (effects first); push it, and if the prover
@@ -324,17 +356,18 @@ contract ZkgradRegistry {
         returns (uint256 answerId)
     {
         Model storage m = _model(modelId);
-        (uint256 weightsAt, uint256 inputAt, uint256 outputsAt, uint256 length) = answerLayout(m.nParams, m.nOutputs);
+        (uint256 w, uint256 x) = (m.weightsWords, m.inputWords);
+        (uint256 weightsAt, uint256 inputAt, uint256 outputsAt, uint256 length) = answerLayout(w, x, m.nOutputs);
         _checkInstances(instances, length);
-        uint256 resolved = _resolve(modelId, m, atVersion, _commit(instances, weightsAt, m.nParams));
+        uint256 resolved = _resolve(modelId, m, atVersion, _commit(instances, weightsAt, w));
         bytes32 key = answerKey(modelId, instances);
         if (_answerOf[key] != 0) revert ReplayedProof(key);
         _verify(m.answerVerifier, proof, instances);
 
-        answerId = _record(modelId, key, resolved, instances[inputAt], instances[outputsAt:]);
+        answerId = _record(modelId, key, resolved, _commit(instances, inputAt, x), instances[outputsAt:]);
     }
 
-    function _record(uint256 modelId, bytes32 key, uint256 resolved, uint256 input, uint256[] calldata outputs)
+    function _record(uint256 modelId, bytes32 key, uint256 resolved, bytes32 input, uint256[] calldata outputs)
         private
         returns (uint256 answerId)
     {
@@ -357,7 +390,7 @@ contract ZkgradRegistry {
         returns (uint256)
     {
         if (named == HEAD) {
-            bytes32 current = m.head;
+            bytes32 current = _headWeights(m);
             uint256 headVersion = _weights[modelId][current].version;
             if (weights != current) revert WrongWeights(headVersion, weights);
             return headVersion;
@@ -382,10 +415,10 @@ contract ZkgradRegistry {
             owner: m.owner,
             stepVerifier: address(m.stepVerifier),
             answerVerifier: address(m.answerVerifier),
-            nParams: m.nParams,
-            nOutputs: m.nOutputs,
+            shape: Shape(m.stateWords, m.weightsWords, m.batchWords, m.inputWords, m.nOutputs),
             genesis: m.genesis,
             head: m.head,
+            headWeights: _headWeights(m),
             version: version(modelId),
             rewardPerUpdate: m.rewardPerUpdate,
             bounty: m.bounty,
@@ -429,6 +462,10 @@ contract ZkgradRegistry {
     }
 
     // --- internals ------------------------------------------------------------------------
+    function _headWeights(Model storage m) private view returns (bytes32) {
+        return m.weightsWords < m.stateWords ? m.headWeights : m.head;
+    }
+
     function _model(uint256 modelId) private view returns (Model storage m) {
         m = _models[modelId];
         if (address(m.stepVerifier) == address(0)) revert UnknownModel(modelId);

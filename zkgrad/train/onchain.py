@@ -87,9 +87,6 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
             and registered(registry, rec, g.commitment):
         return rec
     circuits = ws.circuits()
-    if circuits.step_layout.n_params != circuits.answer_layout.n_params:
-        raise DeploymentError("models with optimizer state (SGD momentum) cannot be registered yet: the registry "
-                              "assumes the step's state is exactly the weights", hint="use momentum 0")
     step = deploy_verifier(w3, circuits.step, allow_dev_srs=allow_dev_srs)
     answer = deploy_verifier(w3, circuits.answer, allow_dev_srs=allow_dev_srs)
     base = {"registry": registry.address, "step_verifier": step.address, "answer_verifier": answer.address,
@@ -99,8 +96,8 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
         todo = dict(base)  # nothing begun with these contracts
     me = account(w3).address
     model_id = _register_once(ws, registry, todo, me, lambda: registry.register_model(
-        step.address, answer.address, circuits.step_layout.n_params, circuits.answer_layout.n_outputs, g.commitment,
-        reward_per_update=reward_wei, name=name or ws.root.name, spec_uri=str(ws.root.resolve())))
+        step.address, answer.address, circuits.step_layout, circuits.answer_layout, g.commitment,
+        genesis_weights=g.weights_commitment, reward_per_update=reward_wei, name=name or ws.root.name, spec_uri=str(ws.root.resolve())))
     if fund_wei and not todo.get("funded"):
         _fund_once(ws, registry, todo, me, model_id, fund_wei)
     rec = {**base, "model_id": model_id, "verifier_gas": {"step": step.gas_used, "answer": answer.gas_used}}
