@@ -202,7 +202,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
     cal = calibration(spec, genesis(spec), ds, step.onnx_path, plan)
     compiled = settings_for(step.onnx_path, spec, cal, plan, work / "compiled")
     st = json.loads((work / "compiled" / "settings.json").read_text())
-    cfg = committed("step", spec.scale, lookup_safety_margin=margin)
+    cfg = committed("step", spec.scale, "hashed", lookup_safety_margin=margin)
     (work / "default").mkdir()
     (work / "no-rebase").mkdir()
     nodes, model_rows, again = layout_log(step.onnx_path, _run_args(st, cfg), work / "default")
