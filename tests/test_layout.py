@@ -15,6 +15,7 @@ from zkgrad.chain.anvil import ChainInfo
 from zkgrad.chain.client import call, connect, contract_at
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
+from zkgrad.errors import InputError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit, felt
 
 SHAPES = [(s, b, k) for s in (1, 2, 3, 5, 13, 650, 1210) for b in (1, 2, 7, 592) for k in (1, 3, 10)]
@@ -112,3 +113,11 @@ def test_interface_is_pinned() -> None:
     assert _selector("verifyProof(bytes,uint256[])") == "0x1e8e1e13"
     assert _selector("submitUpdate(uint256,bytes,uint256[])") == "0x88f74956"
     assert _selector("submitAnswer(uint256,uint256,bytes,uint256[])") == "0xa1920990"
+
+
+def test_calldata_budget() -> None:
+    """The digits MLP's step fits a transaction; one with twice its state does not, and says what to do."""
+    StepLayout(1210, 592, 1210).check_calldata()
+    with pytest.raises(InputError, match="128 KB") as e:
+        StepLayout(2420, 592, 1210).check_calldata()
+    assert "zkgrad model init --commitment hashed" in (e.value.hint or "")

@@ -119,7 +119,8 @@ def test_compile_onto_its_own_circuit_folder_reuses_it(tiny_circuit, tmp_path: P
     (["--kwargs", '{"nope": 3}'], "does not take {'nope': 3}"),
     (["--factory", "no_such_module:net"], "cannot import model module 'no_such_module'"),
     (["--factory", "zkgrad.models:no_such_factory"], "'no_such_factory' is not a callable"),
-], ids=["kwargs", "module", "factory"])
+    (["--commitment", "poseidon"], "unknown commitment 'poseidon'"),
+], ids=["kwargs", "module", "factory", "commitment"])
 def test_model_init_failure_leaves_no_workspace(bad: list[str], needle: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     ws = tmp_path / "ws"
     code, _, err = run_cli(["model", "init", ws, *bad], capsys)
@@ -130,6 +131,16 @@ def test_model_init_failure_leaves_no_workspace(bad: list[str], needle: str, tmp
     assert json.loads(out)["genesis"].startswith("0x")
     assert (ws / "spec.json").is_file() and (ws / "genesis" / "checkpoint.json").is_file()
     assert fsio.artifact_kind(ws) == "workspace"
+
+
+def test_model_init_commitment_hashed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The hint for a model too big for a transaction names this option: it must make a hashed model."""
+    code, out, err = run_cli(["model", "init", tmp_path / "ws", "--kwargs", '{"hidden": 4}', "--commitment", "hashed",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["spec"]["commitment"] == "hashed"
+    genesis = json.loads((tmp_path / "ws" / "genesis" / "checkpoint.json").read_text())
+    assert genesis["commitment_scheme"] == "hashed" and len(genesis["hashes"]) == 4  # one Poseidon hash per tensor
 
 
 def test_model_init_onto_a_users_folder_is_refused_and_an_empty_one_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -60,7 +60,7 @@ PROOF_BYTES_BUDGET = 16 * 1024
 """Room left for the proof and the ABI framing of a submission (a digits step proof is 8,000 bytes)."""
 
 
-def tensor_words(size: int, commitment: str) -> int:
+def word_count(size: int, commitment: str) -> int:
     """Words a tensor of ``size`` values takes: all of them (``public``) or one hash (``hashed``)."""
     return size if commitment == "public" else 1
 
@@ -115,8 +115,8 @@ class StepLayout:
             raise InputError(
                 f"a training step of this model has {self.length:,} public values: with its proof about "
                 f"{need // 1024} KB, over the {MAX_TX_BYTES // 1024} KB a node relays",
-                hint="commit with Poseidon hashes instead: set the spec's commitment to \"hashed\" "
-                     "(--commitment hashed), or use a smaller model or batch")
+                hint="commit with Poseidon hashes instead: create the model with 'zkgrad model init "
+                     "--commitment hashed', or use a smaller model or batch")
 
     def before_commitment(self, instances: Sequence[int]) -> bytes:
         self.check(instances)

@@ -39,6 +39,8 @@ def init(
     target_shape: Annotated[str, typer.Option(help="Shape of one target (classes for cross_entropy)")] = "10",
     scale: Annotated[int, typer.Option(help="Fixed-point bits")] = 12,
     seed: Annotated[int, typer.Option(help="Seed of the genesis weights")] = 0,
+    commitment: Annotated[str, typer.Option(help="public (every value a public value) | hashed (a Poseidon hash "
+                                            "per tensor, for models too big for a transaction)")] = "public",
     json_: Json = False,
 ) -> None:
     """Create a model spec and its genesis checkpoint."""
@@ -52,7 +54,8 @@ def init(
         raise InputError(f"--kwargs is not JSON: {e}", hint='e.g. --kwargs \'{"hidden": 16}\'') from None
     spec = ModelSpec(factory=factory, factory_kwargs=fk, loss=loss, lr=lr, momentum=momentum,  # type: ignore[arg-type]
                      weight_decay=weight_decay, batch_size=batch_size, input_shape=_shape(input_shape, "--input-shape"),
-                     target_shape=_shape(target_shape, "--target-shape"), scale=scale, seed=seed)
+                     target_shape=_shape(target_shape, "--target-shape"), scale=scale, seed=seed,
+                     commitment=commitment)  # type: ignore[arg-type]
     ws = Workspace.create(out, spec)
     g = ws.genesis()
     Output(json_).result({"workspace": str(ws.root), "spec": spec.to_dict(), "genesis": "0x" + g.commitment.hex()},
