@@ -29,7 +29,7 @@ from ..errors import InputError, MissingFileError
 from ..layout import commit, felt
 from . import engine
 from .quant import dequantize, felt_hex_le, int_to_felt, quantize, witness_output_ints
-from .spec import ModelSpec
+from .spec import COMMITMENTS, ModelSpec
 
 CHECKPOINT_FORMAT = 2
 JSON_NAME = "checkpoint.json"
@@ -86,8 +86,8 @@ class Checkpoint:
         object.__setattr__(self, "params", params)
         if not 0 < self.n_params <= len(params):
             raise InputError(f"n_params {self.n_params} does not fit {len(params)} state tensors")
-        if self.commitment_scheme not in ("public", "hashed"):
-            raise InputError(f"unknown commitment '{self.commitment_scheme}'", hint="use public or hashed")
+        if self.commitment_scheme not in COMMITMENTS:
+            raise InputError(f"unknown commitment '{self.commitment_scheme}'", hint=f"use one of {', '.join(COMMITMENTS)}")
         if self.commitment_scheme == "public":
             object.__setattr__(self, "hashes", ())
         elif not self.hashes:
@@ -171,13 +171,13 @@ class Checkpoint:
             if tuple(felt(h) for h in processed[:n]) != child.hashes:
                 raise InputError("the witness's output hashes differ from the hashes of its outputs",
                                  hint="was the circuit compiled with output visibility hashed/public?")
-        try:
-            ins = [[felt(v) for v in t] for t in witness["inputs"]]
-        except (KeyError, TypeError) as e:
-            raise InputError("not an ezkl witness: no 'inputs'", hint="pass the witness.json of gen_witness") from e
         if self.commitment_scheme == "hashed":
-            hashed = (witness.get("processed_inputs") or {}).get("poseidon_hash") or []
-            ins = [[felt(h)] for h in hashed]
+            ins = [[felt(h)] for h in (witness.get("processed_inputs") or {}).get("poseidon_hash") or []]
+        else:
+            try:
+                ins = [[felt(v) for v in t] for t in witness["inputs"]]
+            except (KeyError, TypeError) as e:
+                raise InputError("not an ezkl witness: no 'inputs'", hint="pass the witness.json of gen_witness") from e
         if len(ins) != n + 2 or [w for t in ins[:n] for w in t] != self.words():
             raise InputError("the witness was not computed from this checkpoint (its inputs differ)",
                              hint="feed checkpoint.step_input(x, y) to gen_witness")

@@ -1,8 +1,9 @@
 """The two circuits of a model spec: its training step and its inference bound to weights.
 
 Both take the weights as committed inputs (``zkgrad.layout``: public values, or one Poseidon
-hash per tensor), so one circuit, and one verifier contract, serves every version of the model. Both are calibrated along a float32 run of the
-planned steps (``zkgrad.circuits.ranges``), so their lookup ranges last the whole run.
+hash per tensor), so one circuit, and one verifier contract, serves every version of the model.
+Both are calibrated along a float32 run of the planned steps (``zkgrad.circuits.ranges``), so
+their lookup ranges last the whole run.
 """
 
 from __future__ import annotations

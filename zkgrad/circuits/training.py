@@ -41,7 +41,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from .. import fsio
 from ..errors import CircuitError, InputError
-from ..layout import AnswerLayout, StepLayout, tensor_words
+from ..layout import AnswerLayout, StepLayout, word_count
 from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
 from .spec import ModelSpec
@@ -76,7 +76,7 @@ class StepGraph:
 
     def layout(self, commitment: str) -> StepLayout | AnswerLayout:
         """The public-instance layout of this graph's proofs under ``commitment`` (``zkgrad.layout``)."""
-        words = [tensor_words(math.prod(s), commitment) for s in self.input_shapes]
+        words = [word_count(math.prod(s), commitment) for s in self.input_shapes]
         weights = sum(words[: self.n_params])
         if self.kind == "step":
             return StepLayout(sum(words[: self.n_state]), sum(words[self.n_state :]), weights)

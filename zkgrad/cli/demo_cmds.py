@@ -38,7 +38,7 @@ def _on_accepted(o: Output):  # type: ignore[no-untyped-def]
 
 
 def demo(
-    steps: Annotated[int, typer.Option(min=1, help="Proven training steps (about 15 s each on 2 cores)")] = 40,
+    steps: Annotated[int, typer.Option(min=1, help="Proven training steps (about 20 s each on 2 cores)")] = 40,
     hidden: Annotated[int, typer.Option(min=0, help="Hidden units of a digits MLP; 0: softmax regression")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step")] = 8,
     lr: Annotated[float, typer.Option(help="Learning rate")] = 0.5,
