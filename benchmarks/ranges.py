@@ -67,8 +67,9 @@ def plans(steps: int) -> dict[str, CalibrationPlan]:
 
 
 def settings_for(onnx: Path, spec: ModelSpec, cal: Any, plan: CalibrationPlan, folder: Path) -> dict[str, Any]:
-    """Settings and calibration exactly as ``compile_model`` makes them, and the compiled circuit."""
-    cfg = committed("step", spec.scale, "hashed", lookup_safety_margin=plan.margin)  # the pre-change circuit the profile describes
+    """Settings and calibration as ``compile_model`` makes them for the ``hashed`` commitment (the
+    circuit these studies and the profile describe), and the compiled circuit."""
+    cfg = committed("step", spec.scale, "hashed", lookup_safety_margin=plan.margin)
     folder.mkdir(parents=True, exist_ok=True)
     s, d = folder / "settings.json", folder / "calibration.json"
     d.write_bytes(calibration_bytes(cal.step_sample, cal.step_more, load_interface(onnx)) or

@@ -65,12 +65,11 @@ def _prove_code(c: dict[str, Any]) -> str:
 
 def build(spec: Any, ds: Any, work: Path) -> dict[str, dict[str, Any]]:
     """Both circuits, compiled and set up; each entry names its folder, witness and SRS."""
+    from benchmarks.ranges import settings_for
     from zkgrad.circuits import engine, training
     from zkgrad.circuits.checkpoint import genesis
-    from zkgrad.circuits.compile import calibration_bytes
     from zkgrad.circuits.config import CalibrationPlan
     from zkgrad.circuits.model_circuits import calibration, compile_circuits
-    from zkgrad.circuits.onnx_model import load_interface
 
     plan = CalibrationPlan()
     g = genesis(spec)
@@ -87,16 +86,8 @@ def build(spec: Any, ds: Any, work: Path) -> dict[str, dict[str, Any]]:
     finally:
         training.make_step_fn = real
     cal = calibration(spec, g, ds, graph.onnx_path, plan)
-    data = d / "calibration.json"
-    data.write_bytes(calibration_bytes(cal.step_sample, cal.step_more, load_interface(graph.onnx_path)))
-    engine.gen_settings(model=graph.onnx_path, settings=d / "settings.json", args=engine.run_args(
-        input_visibility="hashed/public", output_visibility="hashed/public", param_visibility="fixed",
-        input_scale=spec.scale, param_scale=spec.scale, scale_rebase_multiplier=1, num_inner_cols=2))
-    engine.calibrate(data=data, model=graph.onnx_path, settings=d / "settings.json", target="resources",
-                     scales=[spec.scale], rebase_multipliers=[1], max_logrows=None, lookup_safety_margin=plan.margin)
-    engine.compile_circuit(model=graph.onnx_path, compiled=d / "model.compiled", settings=d / "settings.json")
-    st = json.loads((d / "settings.json").read_text())
-    logrows = st["run_args"]["logrows"]
+    st = settings_for(graph.onnx_path, spec, cal, plan, d)  # the hashed/public circuit, as zkgrad compiled it
+    logrows = st["logrows"]
     srs = work / f"dev-{logrows}.srs"
     engine.gen_srs(path=srs, logrows=logrows)
     setup_s, setup_rss = _child(f"import ezkl; ezkl.setup({str(d / 'model.compiled')!r}, {str(d / 'vk')!r}, "
