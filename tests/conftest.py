@@ -93,12 +93,18 @@ def tiny_dataset():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_dataset, zkgrad_home):  # type: ignore[no-untyped-def]
-    """A compiled workspace for a 4-8-3 MLP (MSE, batch 2); tests that add steps copy it first."""
+    """A compiled workspace for a 4-8-3 MLP (MSE, batch 2) whose committed data is ``tiny_dataset``
+    (its 8 batches of seed 0, saved as data.npz beside it); tests that add steps copy it first."""
+    import numpy as np
+
+    from zkgrad.circuits.dataset import commit_dataset
     from zkgrad.circuits.spec import ModelSpec
-    from zkgrad.data import batch
     from zkgrad.train.workspace import Workspace
 
     spec = ModelSpec(**TINY_SPEC)  # type: ignore[arg-type]
-    ws = Workspace.create(tmp_path_factory.mktemp("tiny-ws") / "model", spec)
-    ws.compile(batch(tiny_dataset, spec.batch_size, 0, 0))
+    folder = tmp_path_factory.mktemp("tiny-ws")
+    ws = Workspace.create(folder / "model", spec)
+    ws.compile(tiny_dataset)  # calibrated on the committed data's schedule: an audit rebuilds it the same
+    np.savez(folder / "data.npz", x=tiny_dataset.x, y=tiny_dataset.labels)
+    ws.record_dataset(commit_dataset(spec, tiny_dataset, source=str(folder / "data.npz"), seed=0, n_batches=8))
     return ws

@@ -1,15 +1,19 @@
-"""Test helpers: tampering with proofs, running the CLI, compiling the test-only contracts."""
+"""Test helpers: tampering with proofs, running the CLI, compiling the test-only contracts, a made-up
+dataset for registry tests with stub verifiers."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
 from zkgrad import contracts
-from zkgrad.layout import FIELD_MODULUS
-from zkgrad.toolchain import SOLC_VERSION, CompiledContract, find_solc
+from zkgrad.chain.terms import Terms
+from zkgrad.layout import FIELD_MODULUS, commit
+from zkgrad.merkle import MerkleTree
+from zkgrad.toolchain import OPENZEPPELIN_VERSION, SOLC_VERSION, CompiledContract, find_solc
 
 
 def flip_proof_byte(src: Path, dst: Path, index: int = 100) -> Path:
@@ -49,7 +53,8 @@ def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
 
 
 def copy_workspace(ws: Any, dest: Path) -> Any:
-    """A copy of a workspace's spec, genesis and circuits (keys hard-linked), without steps or chain records."""
+    """A copy of a workspace's spec, genesis, committed dataset and circuits (keys hard-linked),
+    without steps or chain records."""
     import os
     import shutil
 
@@ -63,6 +68,8 @@ def copy_workspace(ws: Any, dest: Path) -> Any:
 
     dest.mkdir(parents=True)
     shutil.copy2(ws.spec_path, dest / "spec.json")
+    if ws.dataset_path.is_file():
+        shutil.copy2(ws.dataset_path, dest / "dataset.json")
     shutil.copytree(ws.genesis_dir, dest / "genesis")
     shutil.copytree(ws.circuits_dir, dest / "circuits", copy_function=link)
     for dep in (dest / "circuits").glob("*/deployments.json"):
@@ -86,7 +93,7 @@ def compile_test_contracts(cache: Any = None) -> dict[str, CompiledContract]:
     the shipped settings; kept in pytest's cache (``cache``) by a hash of every source."""
     root = Path(__file__).resolve().parents[1]
     paths = sorted([*(root / "tests" / "contracts").glob("*.sol"), *contracts.sources_dir().glob("*.sol")])
-    digest = hashlib.sha256(f"{SOLC_VERSION} {contracts.OPTIMIZE_RUNS} {contracts.VIA_IR}".encode())
+    digest = hashlib.sha256(f"{SOLC_VERSION} {OPENZEPPELIN_VERSION} {contracts.OPTIMIZE_RUNS} {contracts.VIA_IR}".encode())
     for p in paths:
         digest.update(p.name.encode() + b"\0" + p.read_bytes())
     key = f"zkgrad/test-contracts/{digest.hexdigest()[:16]}"
@@ -98,3 +105,24 @@ def compile_test_contracts(cache: Any = None) -> dict[str, CompiledContract]:
         cache.set(key, {n: {"abi": c.abi, "bytecode": c.bytecode.hex(), "runtime_size": c.runtime_size}
                         for n, c in out.items()})
     return out
+
+
+class StubDataset:
+    """``n`` made-up batches of ``words`` public words each and their dataset tree, for registry
+    tests whose verifiers are stubs: the update that starts at version ``v`` uses batch ``v % n``."""
+
+    def __init__(self, n: int, words: int) -> None:
+        self.batches = [[secrets.randbelow(FIELD_MODULUS) for _ in range(words)] for _ in range(n)]
+        self.tree = MerkleTree([commit(b) for b in self.batches])
+
+    def batch(self, version: int) -> list[int]:
+        """The batch words the update that starts at ``version`` must carry."""
+        return list(self.batches[version % len(self.batches)])
+
+    def path(self, version: int) -> list[bytes]:
+        """The Merkle path of that batch's leaf."""
+        return self.tree.proof(version % len(self.batches))
+
+    def terms(self, **terms: Any) -> Terms:
+        """Terms with this dataset's root and length, and ``terms``' other fields."""
+        return Terms(dataset_root=self.tree.root, n_batches=len(self.batches), **terms)

@@ -28,12 +28,47 @@ def test_rebuilding_gives_the_shipped_build_byte_for_byte(tmp_path: Path, monkey
 
 
 def test_the_build_records_the_sources_it_was_made_from() -> None:
-    """A cheap check of the same (no compiler): each source's sha256 is the one built."""
+    """A cheap check of the same (no compiler): each source's sha256 is the one built, and so is
+    each library file they import (by its import path, from the tools folder)."""
     doc = json.loads(contracts.build_file().read_text())
-    sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in contracts.sources_dir().glob("*.sol")}
-    assert doc["sources"] == sources
+    own = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in contracts.sources_dir().glob("*.sol")}
+    imported = {n: h for n, h in doc["sources"].items() if n not in own}
+    assert {n: h for n, h in doc["sources"].items() if n in own} == own
+    assert all(n.startswith("@openzeppelin/contracts/") for n in imported)
+    libs = toolchain.library_dir()
+    assert imported == {n: hashlib.sha256((libs / n).read_bytes()).hexdigest() for n in imported}
     assert doc["solc"] == toolchain.SOLC_VERSION
     assert doc["settings"] == {"optimizer_runs": contracts.OPTIMIZE_RUNS, "via_ir": contracts.VIA_IR}
+
+
+def test_a_changed_library_file_makes_the_build_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a throwaway source importing OpenZeppelin: two builds are byte-identical, the imported
+    files are recorded, and changing one of them changes the build (so --check catches it)."""
+    src, tools = tmp_path / "src", tmp_path / "tools"
+    src.mkdir()
+    (src / "Leaf.sol").write_text(
+        '// SPDX-License-Identifier: MIT\npragma solidity ^0.8.28;\n'
+        'import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";\n'
+        "contract Leaf { function ok(bytes32[] calldata p, bytes32 r, bytes32 l) external pure returns (bool) "
+        "{ return MerkleProof.verifyCalldata(p, r, l); } }\n")
+    oz = "node_modules/@openzeppelin/contracts/utils/cryptography"
+    shutil.copytree(toolchain.library_dir().parent / oz, tools / oz)
+    monkeypatch.setenv("ZKGRAD_SOLC", str(toolchain.find_solc().path))
+    monkeypatch.setenv("ZKGRAD_TOOLS", str(tools))
+    monkeypatch.setattr(build, "sources_dir", lambda: src)
+    first = build.build()
+    assert build.build() == first
+    doc = json.loads(first)
+    assert set(doc["contracts"]) == {"Leaf"}
+    merkle = tools / oz / "MerkleProof.sol"
+    assert doc["sources"]["@openzeppelin/contracts/utils/cryptography/MerkleProof.sol"] == \
+        hashlib.sha256(merkle.read_bytes()).hexdigest()
+    assert set(doc["sources"]) == {"Leaf.sol", "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol",
+                                   "@openzeppelin/contracts/utils/cryptography/Hashes.sol"}
+    (tools / oz / "Hashes.sol").write_text((tools / oz / "Hashes.sol").read_text() + "\n")
+    changed = json.loads(build.build())
+    assert changed["sources"] != doc["sources"]
+    assert changed["contracts"]["Leaf"]["bytecode"] != doc["contracts"]["Leaf"]["bytecode"]
 
 
 def test_shipped_contracts_load_without_a_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

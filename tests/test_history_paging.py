@@ -18,7 +18,7 @@ from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.errors import ChainError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
 
-from .helpers import compile_test_contracts, run_cli
+from .helpers import StubDataset, compile_test_contracts, run_cli
 from .rpc_proxy import LimitedRpc
 
 pytestmark = pytest.mark.chain
@@ -28,6 +28,8 @@ GAP = 40  # blocks mined between updates: a lineage spans many pages
 P, B, X, K = 3, 2, 2, 2  # state (= weights), batch and input words; outputs
 STEP, ANSWER = StepLayout(state_words=P, batch_words=B, weights_words=P), AnswerLayout(P, X, K)
 HOW = ["direct", "contract", "direct", "contract", "stored"]  # how each update of the lineage is sent
+N_BATCHES = 3  # the stub dataset's batches: the lineage's schedule wraps
+SPEC = b'{"model": "stub"}'
 
 
 def felts(n: int) -> list[int]:
@@ -38,17 +40,18 @@ def mine(w3: Web3, blocks: int) -> None:
     w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
 
 
-def submit(how: str, registry: Registry, model_id: int, prover: Any, proof: bytes, instances: list[int]) -> None:
-    """An update sent to the registry directly, through a prover contract's submit(proof,
-    instances), or by that contract from its storage (armed, then woken by a plain transfer:
-    the transaction's input is empty)."""
+def submit(how: str, registry: Registry, model_id: int, prover: Any, proof: bytes, instances: list[int],
+           path: list[bytes]) -> None:
+    """An update (with its batch's Merkle path) sent to the registry directly, through a prover
+    contract's submit(proof, instances, path), or by that contract from its storage (armed, then
+    woken by a plain transfer: the transaction's input is empty)."""
     w3 = registry.w3
     if how == "direct":
-        registry.submit_update(model_id, proof, instances)
+        registry.submit_update(model_id, proof, instances, batch_path=path)
     elif how == "contract":
-        transact(w3, prover.functions.submit(proof, instances))
+        transact(w3, prover.functions.submit(proof, instances, path))
     else:
-        transact(w3, prover.functions.arm(proof, instances, True))
+        transact(w3, prover.functions.arm(proof, instances, path, True))
         sent = w3.eth.send_transaction({"from": dev_account(0).address, "to": prover.address, "value": 1})
         assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
 
@@ -68,25 +71,26 @@ def compiled(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def lineage(anvil: Any, compiled: dict[str, Any]) -> Lineage:
-    """Five updates GAP blocks apart, sent in each way ``submit`` knows, and an answer; a hundred
-    blocks before the registry, which are never read."""
+    """Five updates GAP blocks apart on a stub dataset, sent in each way ``submit`` knows, and an
+    answer; a hundred blocks before the registry, which are never read."""
     w3 = connect(anvil.rpc_url)
     mine(w3, 100)
     registry = Registry(w3, deploy_registry(w3))
     step, answer = (contract_at(w3, deploy(w3, compiled["AcceptingVerifier"], 0).address,
                                 compiled["AcceptingVerifier"].abi) for _ in range(2))
-    head = felts(P)
-    mid = registry.register_model(step.address, answer.address, STEP, ANSWER, commit(head))
+    head, data = felts(P), StubDataset(N_BATCHES, B)
+    terms = data.terms(step_verifier=step.address, answer_verifier=answer.address)
+    mid = registry.register_model(terms, STEP, ANSWER, commit(head), spec=SPEC)
     registered_at = block_number(w3)
     prover = contract_at(w3, deploy(w3, compiled["ReentrantProver"], registry.address, mid).address,
                          compiled["ReentrantProver"].abi)
     sent = []
     for i, how in enumerate(HOW):
         mine(w3, GAP)
-        instances = [*head, *felts(B), *felts(P), *felts(1)]
+        instances = [*head, *data.batch(i), *felts(P), *felts(1)]
         proof = secrets.token_bytes(500 + i)
         transact(w3, step.functions.accept(proof, instances))
-        submit(how, registry, mid, prover, proof, instances)
+        submit(how, registry, mid, prover, proof, instances, data.path(i))
         sent.append((proof, instances))
         head = instances[STEP.after]
     mine(w3, GAP)
@@ -166,10 +170,12 @@ def test_history_cli_through_a_limited_provider(anvil: Any, lineage: Lineage,
 def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspace: Any, tiny_dataset: Any,
                                                         compiled: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """Real proven steps of the tiny workspace, GAP blocks apart: sent directly and through a prover
-    contract, audit re-verifies them through the limited proxy, CLI included; a third sent by the
-    contract from its storage cannot be re-verified, and the audit says so."""
+    """Real proven steps of the tiny workspace on its first three batches (seed 0), GAP blocks apart:
+    sent directly and through a prover contract, audit re-verifies them through the limited proxy,
+    CLI included; a third sent by the contract from its storage cannot be re-verified, and the audit
+    says so."""
     from zkgrad.chain.audit import audit
+    from zkgrad.circuits.dataset import batch_proof
     from zkgrad.data import batch
     from zkgrad.prover.step import prove_step
     from zkgrad.train.onchain import register
@@ -184,15 +190,17 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
         x, y = batch(tiny_dataset, int(TINY_SPEC["batch_size"]), t, 0)  # type: ignore[call-overload]
         steps.append(prove_step(circuits, ck, x, y, folder=ws.step_dir(t + 1)))
         ck = steps[-1].after
+    committed = ws.dataset()  # tiny_dataset, as the fixture committed it
+    paths = [batch_proof(ws.spec, tiny_dataset, committed, t)[2] for t in range(3)]
     w3 = connect(anvil.rpc_url)
     reg = Registry(w3, deploy_registry(w3))
     mid = int(register(ws, reg)["model_id"])
     prover = contract_at(w3, deploy(w3, compiled["ReentrantProver"], reg.address, mid).address,
                          compiled["ReentrantProver"].abi)
     cli = ["audit", mid, "--registry", reg.address, "--json"]
-    for sp, how in zip(steps[:2], ["direct", "contract"]):
+    for sp, path, how in zip(steps[:2], paths, ["direct", "contract"]):
         mine(w3, GAP)
-        submit(how, reg, mid, prover, sp.proof.proof_bytes, list(sp.proof.instances))
+        submit(how, reg, mid, prover, sp.proof.proof_bytes, list(sp.proof.instances), path)
     mine(w3, GAP)
     with LimitedRpc(anvil.rpc_url, LIMIT) as rpc:
         report = audit(through(rpc, reg), mid, circuits.step)
@@ -205,7 +213,7 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
     assert rpc.refused and all(last - first + 1 <= LIMIT for first, last in rpc.served)
     assert not [m for m in rpc.methods if m.startswith(("debug_", "trace_"))]
 
-    submit("stored", reg, mid, prover, steps[2].proof.proof_bytes, list(steps[2].proof.instances))
+    submit("stored", reg, mid, prover, steps[2].proof.proof_bytes, list(steps[2].proof.instances), paths[2])
     assert reg.head(mid) == steps[2].after.commitment
     with LimitedRpc(anvil.rpc_url, LIMIT) as rpc:
         code, out, err = run_cli([*cli, "--rpc", rpc.url], capsys)

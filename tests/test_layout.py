@@ -16,7 +16,7 @@ from zkgrad.chain.client import call, connect, contract_at
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
 from zkgrad.errors import InputError
-from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit, felt
+from zkgrad.layout import FIELD_MODULUS, AnswerLayout, EvalLayout, StepLayout, commit, felt
 
 SHAPES = [(s, b, k) for s in (1, 2, 3, 5, 13, 650, 1210) for b in (1, 2, 7, 592) for k in (1, 3, 10)]
 
@@ -52,6 +52,14 @@ def test_answer_layout_matches(registry: Any) -> None:
         weights, input_, outputs, length = call(registry.functions.answerLayout(w, x, k))
         assert (weights, input_, outputs, length) == (py.weights.start, py.input.start, py.outputs.start, py.length)
         assert py.weights.stop == py.input.start and py.input.stop == py.outputs.start and py.outputs.stop == py.length
+
+
+@pytest.mark.chain
+def test_eval_layout_matches(registry: Any) -> None:
+    for w in (1, 10, 650, 4095):
+        py = EvalLayout(w, 100, 1)
+        weights, correct, length = call(registry.functions.evalLayout(w))
+        assert (weights, correct, length) == (py.weights.start, py.correct, py.length)
 
 
 @pytest.mark.chain
@@ -93,8 +101,13 @@ def test_interface_is_pinned() -> None:
 
     functions = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "function"}
     for signature in [
-        "registerModel(address,address,(uint32,uint32,uint32,uint32,uint32),bytes32,bytes32,uint256,string,string)",
-        "submitUpdate(uint256,bytes,uint256[])",
+        "registerModel((address,address,address,bytes32,uint32,bytes32,uint32,uint64,bytes32,uint128),"
+        "(uint32,uint32,uint32,uint32,uint32),bytes32,bytes32,string,bytes)",
+        "submitUpdate(uint256,bytes,uint256[],bytes32[],uint256)",
+        "submitEvaluation(uint256,bytes,uint256[])",
+        "getEvaluation(uint256,uint256)",
+        "batchLeaf(uint256,bytes32)",
+        "evalLayout(uint256)",
         "submitAnswer(uint256,uint256,bytes,uint256[])",
         "fund(uint256)",
         "withdraw(address)",
@@ -109,9 +122,12 @@ def test_interface_is_pinned() -> None:
     events = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "event"}
     assert "UpdateAccepted(uint256,uint256,address,bytes32,bytes32,bytes32,uint256)" in events
     assert "AnswerAccepted(uint256,uint256,address,uint256,bytes32,uint256[])" in events
+    assert "EvaluationAccepted(uint256,uint256,address,uint256,uint256)" in events
+    assert "RewardSkipped(uint256,address,uint256,uint256)" in events
     # the verifier interface the registry calls: ezkl's verifyProof(bytes,uint256[])
     assert _selector("verifyProof(bytes,uint256[])") == "0x1e8e1e13"
-    assert _selector("submitUpdate(uint256,bytes,uint256[])") == "0x88f74956"
+    assert _selector("submitUpdate(uint256,bytes,uint256[],bytes32[],uint256)") == "0x83867bb9"
+    assert _selector("submitEvaluation(uint256,bytes,uint256[])") == "0x0bcdbf99"
     assert _selector("submitAnswer(uint256,uint256,bytes,uint256[])") == "0xa1920990"
 
 
@@ -121,3 +137,31 @@ def test_calldata_budget() -> None:
     with pytest.raises(InputError, match="128 KB") as e:
         StepLayout(2420, 592, 1210).check_calldata()
     assert "zkgrad model init --commitment hashed" in (e.value.hint or "")
+
+
+@pytest.mark.parametrize("w", [1, 10, 650])
+def test_eval_layout_offsets(w: int) -> None:
+    layout = EvalLayout(w, 100, 1)
+    assert (layout.weights, layout.correct, layout.length) == (slice(0, w), w, w + 1)
+    instances = [secrets.randbelow(FIELD_MODULUS) for _ in range(w)] + [37]
+    assert layout.weights_commitment(instances) == commit(instances[:w])
+    assert layout.count(instances) == 37
+    with pytest.raises(InputError, match=f"has {w + 1} public values, this one has {w + 2}"):
+        layout.count(instances + [0])
+
+
+@pytest.mark.parametrize("value,unit,count", [(0, 1, 0), (100, 1, 100), (2048 * 99, 2048, 99), (0, 2048, 0)])
+def test_eval_layout_count(value: int, unit: int, count: int) -> None:
+    assert EvalLayout(3, 100, unit).count([1, 2, 3, value]) == count
+
+
+@pytest.mark.parametrize("value,unit", [(101, 1), (FIELD_MODULUS - 1, 1), (2049, 2048), (2048 * 101, 2048)])
+def test_eval_layout_refuses_what_is_no_count(value: int, unit: int) -> None:
+    with pytest.raises(InputError, match="no count of correct answers out of 100"):
+        EvalLayout(3, 100, unit).count([1, 2, 3, value])
+
+
+@pytest.mark.parametrize("args", [(0, 100, 1), (5, 0, 1), (5, 100, 0)])
+def test_eval_layout_refuses_empty_parts(args: tuple[int, int, int]) -> None:
+    with pytest.raises(InputError, match="no evaluation layout"):
+        EvalLayout(*args)

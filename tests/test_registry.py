@@ -2,46 +2,47 @@
 
 The verifiers here are test-only contracts (tests/contracts/TestVerifiers.sol): AcceptingVerifier
 accepts exactly the one proof a test registered for a list of instances, RevertingVerifier
-reverts on everything. They isolate the registry's logic (heads, replays, layout, bounty) from
-proving. The end-to-end tests with real ezkl proofs and verifiers live in
-tests/test_e2e_registry.py.
+reverts on everything. They isolate the registry's logic (heads, replays, the batch schedule,
+layout, bounty, evaluations) from proving; each model's dataset is made up (helpers.StubDataset).
+The end-to-end tests with real ezkl proofs and verifiers live in tests/test_e2e_registry.py.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
+from web3.logs import DISCARD
 
 from zkgrad.chain.client import call, contract_at, deploy, dev_account, transact
-from zkgrad.chain.registry import Registry, deploy_registry, shape
-from zkgrad.errors import TransactionRevertedError
+from zkgrad.chain.registry import Registry, UpdateReceipt, deploy_registry, shape
+from zkgrad.chain.terms import Terms
+from zkgrad.errors import InputError, TransactionRevertedError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
 
-from .helpers import compile_test_contracts
+from .helpers import StubDataset, compile_test_contracts
 
 pytestmark = pytest.mark.chain
 
 P, B, X, K = 3, 2, 2, 2  # state (= weights), batch and input words; outputs
 STEP, ANSWER = StepLayout(state_words=P, batch_words=B, weights_words=P), AnswerLayout(P, X, K)
+N_BATCHES = 2  # the default dataset: updates use batches 0, 1, 0, 1, ...
 REWARD = 10**17
-OWNER, PROVER, STRANGER = 0, 1, 2
+SPEC = b'{"model": "stub", "note": "published with the registration"}'
+HELD_OUT, UNIT = 120, 1000  # held-out samples; an evaluation's count word is correct * UNIT
+REGISTRANT, PROVER, STRANGER = 0, 1, 2
 
 
 def felts(n: int) -> list[int]:
     return [secrets.randbelow(FIELD_MODULUS) for _ in range(n)]
-
-
-def step_instances(before: Sequence[int], after: Sequence[int] | None = None) -> list[int]:
-    """[before | batch | after | loss] with a fresh batch, loss and (unless given) after."""
-    return [*before, *felts(B), *(after if after is not None else felts(len(before))), *felts(1)]
 
 
 @dataclass
@@ -50,9 +51,26 @@ class Env:
     registry: Registry
     step: Any  # AcceptingVerifier (training step)
     answer: Any  # AcceptingVerifier (inference)
-    model_id: int
     genesis: list[int]  # the genesis state's words
     contracts: dict[str, Any]
+    model_id: int = 0
+    data: dict[int, StubDataset] = field(default_factory=dict)  # each registered model's dataset
+
+    def terms(self, data: StubDataset, **overrides: Any) -> Terms:
+        """The default terms over ``data``: this env's verifiers, REWARD per update, no evaluation."""
+        return data.terms(**{"step_verifier": self.step.address, "answer_verifier": self.answer.address,
+                             "reward_per_update": REWARD, **overrides})
+
+    def register(self, step: StepLayout = STEP, answer: AnswerLayout = ANSWER, genesis: bytes | None = None, *,
+                 n_batches: int = N_BATCHES, genesis_weights: bytes | None = None, name: str = "",
+                 account: LocalAccount | None = None, **terms: Any) -> int:
+        """Register a model on a fresh stub dataset (kept in ``data``) under ``terms`` overrides."""
+        data = StubDataset(n_batches, step.batch_words)
+        mid = self.registry.register_model(self.terms(data, **terms), step, answer,
+                                           commit(self.genesis) if genesis is None else genesis,
+                                           spec=SPEC, genesis_weights=genesis_weights, name=name, account=account)
+        self.data[mid] = data
+        return mid
 
     def proven(self, verifier: Any, instances: Sequence[int], size: int = 1024) -> bytes:
         """A fresh proof that ``verifier`` will accept for ``instances`` (and nothing else)."""
@@ -60,9 +78,26 @@ class Env:
         transact(self.w3, verifier.functions.accept(proof, list(instances)))
         return proof
 
-    def update(self, before: Sequence[int], after: Sequence[int] | None = None) -> tuple[bytes, list[int]]:
-        instances = step_instances(before, after)
+    def instances(self, before: Sequence[int], after: Sequence[int] | None = None, *, model_id: int | None = None,
+                  version: int | None = None) -> list[int]:
+        """[before | batch | after | loss]: the batch scheduled at ``version`` (default: the model's
+        current one), a fresh loss and (unless given) after."""
+        mid = self.model_id if model_id is None else model_id
+        v = self.registry.version(mid) if version is None else version
+        return [*before, *self.data[mid].batch(v), *(after if after is not None else felts(len(before))), *felts(1)]
+
+    def update(self, before: Sequence[int], after: Sequence[int] | None = None, *, model_id: int | None = None,
+               version: int | None = None) -> tuple[bytes, list[int]]:
+        instances = self.instances(before, after, model_id=model_id, version=version)
         return self.proven(self.step, instances), instances
+
+    def submit(self, proof: bytes, instances: Sequence[int], *, model_id: int | None = None,
+               version: int | None = None, **kwargs: Any) -> UpdateReceipt:
+        """submit_update with the Merkle path of the batch scheduled at ``version`` (default: the
+        model's current one)."""
+        mid = self.model_id if model_id is None else model_id
+        v = self.registry.version(mid) if version is None else version
+        return self.registry.submit_update(mid, proof, instances, batch_path=self.data[mid].path(v), **kwargs)
 
     def answer_for(self, weights: Sequence[int]) -> tuple[bytes, list[int]]:
         instances = [*weights, *felts(X + K)]
@@ -87,21 +122,12 @@ def _deploy_at(w3: Web3, compiled: dict[str, Any], name: str, *args: Any) -> Any
 
 @pytest.fixture
 def env(w3: Web3, compiled: dict[str, Any]) -> Env:
-    registry = Registry(w3, deploy_registry(w3))
+    """A model "mlp" with REWARD per update, unfunded, on a dataset of N_BATCHES batches."""
     step = _deploy_at(w3, compiled, "AcceptingVerifier", 0)
     answer = _deploy_at(w3, compiled, "AcceptingVerifier", 0)
-    genesis = felts(P)
-    model_id = registry.register_model(
-        step.address,
-        answer.address,
-        STEP,
-        ANSWER,
-        commit(genesis),
-        reward_per_update=REWARD,
-        name="mlp",
-        spec_uri="ipfs://spec",
-    )
-    return Env(w3, registry, step, answer, model_id, genesis, compiled)
+    e = Env(w3, Registry(w3, deploy_registry(w3)), step, answer, felts(P), compiled)
+    e.model_id = e.register(name="mlp")
+    return e
 
 
 def advance(env: Env, n: int, account: LocalAccount | None = None) -> list[list[int]]:
@@ -109,7 +135,7 @@ def advance(env: Env, n: int, account: LocalAccount | None = None) -> list[list[
     head, done = env.genesis, []
     for _ in range(n):
         proof, instances = env.update(head)
-        env.registry.submit_update(env.model_id, proof, instances, account=account)
+        env.submit(proof, instances, account=account)
         done.append(instances)
         head = instances[STEP.after]
     return done
@@ -117,16 +143,16 @@ def advance(env: Env, n: int, account: LocalAccount | None = None) -> list[list[
 
 # --- the happy path ---------------------------------------------------------------------
 def test_three_updates_move_the_head_and_leave_a_lineage(env: Env) -> None:
-    reg, mid = env.registry, env.model_id
+    reg, mid, data = env.registry, env.model_id, env.data[env.model_id]
     assert reg.head(mid) == commit(env.genesis) and reg.version(mid) == 0
     head, sent = env.genesis, []
     for expected in (1, 2, 3):
         proof, instances = env.update(head)
-        got = reg.submit_update(mid, proof, instances, account=dev_account(PROVER))
+        got = env.submit(proof, instances, account=dev_account(PROVER))
         assert got.version == expected
         assert got.before == commit(head) == STEP.before_commitment(instances)
         assert got.after == STEP.after_commitment(instances) == reg.head(mid)
-        assert got.batch == STEP.batch_commitment(instances)
+        assert got.batch == STEP.batch_commitment(instances) == data.tree.commitments[(expected - 1) % N_BATCHES]
         assert got.loss == instances[STEP.loss]
         assert got.prover == dev_account(PROVER).address
         sent.append((proof, instances))
@@ -135,6 +161,7 @@ def test_three_updates_move_the_head_and_leave_a_lineage(env: Env) -> None:
 
     history = reg.history(mid)
     assert [r.version for r in history] == [1, 2, 3]
+    assert [r.batch for r in history] == [commit(data.batches[i]) for i in (0, 1, 0)]  # the schedule wraps
     assert history[0].before == commit(env.genesis)
     assert all(a.after == b.before for a, b in zip(history, history[1:], strict=False))
     assert all(r.gas_used > 0 and r.prover == dev_account(PROVER).address for r in history)
@@ -144,17 +171,18 @@ def test_three_updates_move_the_head_and_leave_a_lineage(env: Env) -> None:
         assert reg.version_of(mid, r.after) == r.version
     assert reg.version_of(mid, commit(env.genesis)) == 0
     info = reg.model(mid)
-    assert (info.head, info.version, info.name, info.spec_uri) == (commit(head), 3, "mlp", "ipfs://spec")
+    assert (info.head, info.version, info.name, info.spec_digest) == (commit(head), 3, "mlp", keccak(SPEC))
     assert info.head_weights == info.head  # no momentum: the state is the weights
     assert (info.step_layout, info.answer_layout) == (STEP, ANSWER)
+    assert info.terms == env.terms(data) and info.registrant == dev_account(REGISTRANT).address
 
 
 def test_models_are_separate(env: Env) -> None:
-    other = env.registry.register_model(env.step.address, env.answer.address, STEP, ANSWER, commit(felts(P)))
+    other = env.register(genesis=commit(felts(P)))
     assert other == env.model_id + 1
-    proof, instances = env.update(env.genesis)  # built on the first model's head
-    refused("StaleHead", env.registry.submit_update, other, proof, instances)
-    env.registry.submit_update(env.model_id, proof, instances)
+    proof, instances = env.update(env.genesis)  # built on the first model's head and dataset
+    refused("StaleHead", env.submit, proof, instances, model_id=other)
+    env.submit(proof, instances)
     assert env.registry.version(other) == 0 and env.registry.history(other) == []
 
 
@@ -162,14 +190,14 @@ def test_models_are_separate(env: Env) -> None:
 def test_stale_update_is_refused(env: Env) -> None:
     advance(env, 1)
     proof, instances = env.update(env.genesis)  # a valid step, but from the old head
-    err = refused("StaleHead", env.registry.submit_update, env.model_id, proof, instances)
+    err = refused("StaleHead", env.submit, proof, instances)
     assert err.data["args"] == (env.registry.head(env.model_id), commit(env.genesis))
 
 
 def test_replayed_update_is_refused(env: Env) -> None:
     proof, instances = env.update(env.genesis)
-    env.registry.submit_update(env.model_id, proof, instances)
-    err = refused("ReplayedProof", env.registry.submit_update, env.model_id, proof, instances)
+    env.submit(proof, instances)
+    err = refused("ReplayedProof", env.submit, proof, instances, version=0)
     assert err.data["args"] == (STEP.after_commitment(instances),)
     assert env.registry.version(env.model_id) == 1
 
@@ -179,18 +207,18 @@ def test_a_step_back_to_known_weights_is_refused(env: Env) -> None:
     so a cycle A->B->A can never make an old proof acceptable again."""
     (first,) = advance(env, 1)
     proof, instances = env.update(first[STEP.after], after=env.genesis)
-    refused("ReplayedProof", env.registry.submit_update, env.model_id, proof, instances)
+    refused("ReplayedProof", env.submit, proof, instances)
     proof, instances = env.update(env.genesis, after=env.genesis)  # a step that changes nothing
-    refused("ReplayedProof", env.registry.submit_update, env.model_id, proof, instances)
+    refused("ReplayedProof", env.submit, proof, instances)
 
 
 def test_tampered_proof_is_refused(env: Env) -> None:
     proof, instances = env.update(env.genesis)
     tampered = bytearray(proof)
     tampered[100] ^= 0x01
-    refused("InvalidProof", env.registry.submit_update, env.model_id, bytes(tampered), instances)
-    refused("InvalidProof", env.registry.submit_update, env.model_id, proof[:-1], instances)
-    refused("InvalidProof", env.registry.submit_update, env.model_id, b"", instances)
+    refused("InvalidProof", env.submit, bytes(tampered), instances)
+    refused("InvalidProof", env.submit, proof[:-1], instances)
+    refused("InvalidProof", env.submit, b"", instances)
     assert env.registry.version(env.model_id) == 0
 
 
@@ -198,7 +226,7 @@ def test_tampered_proof_is_refused(env: Env) -> None:
     ("region", "error"),
     [
         ("before", "StaleHead"),
-        ("batch", "InvalidProof"),
+        ("batch", "WrongBatch"),
         ("after", "InvalidProof"),
         ("loss", "InvalidProof"),
         ("out_of_field", "InstanceOutOfField"),
@@ -220,51 +248,134 @@ def test_tampered_instances_are_refused(env: Env, region: str, error: str) -> No
         bad = bad[:-1]
     else:
         bad = [*bad, 0]
-    refused(error, env.registry.submit_update, env.model_id, proof, bad)
-    env.registry.submit_update(env.model_id, proof, instances)  # the untampered one still passes
+    refused(error, env.submit, proof, bad)
+    env.submit(proof, instances)  # the untampered one still passes
+
+
+def test_a_batch_that_is_not_the_scheduled_one_is_refused(env: Env) -> None:
+    """A proof of a step on other data is valid as a proof (the stub verifier accepts it) but not
+    as an update: a poisoned label word, or another batch of the dataset, is not the scheduled
+    batch of version 0, with either path."""
+    reg, mid, data = env.registry, env.model_id, env.data[env.model_id]
+    poisoned = data.batch(0)
+    poisoned[-1] = (poisoned[-1] + 1) % FIELD_MODULUS  # the batch's last word: a label
+    swapped = data.batch(1)  # a real batch of the dataset, scheduled for version 1
+    for words in (poisoned, swapped):
+        instances = [*env.genesis, *words, *felts(P), *felts(1)]
+        proof = env.proven(env.step, instances)
+        assert call(env.step.functions.verifyProof(proof, instances)) is True
+        for path in (data.path(0), data.path(1)):
+            err = refused("WrongBatch", reg.submit_update, mid, proof, instances, batch_path=path)
+            assert err.data["args"] == (0, 0, commit(words))
+    refused("WrongBatch", reg.submit_update, mid, *env.update(env.genesis), batch_path=[])  # no path
+    assert reg.version(mid) == 0
+
+
+def test_the_right_batch_at_the_wrong_version_is_refused_and_the_schedule_wraps(env: Env) -> None:
+    reg, mid, data = env.registry, env.model_id, env.data[env.model_id]
+    (first,) = advance(env, 1)
+    head = first[STEP.after]
+    proof, instances = env.update(head, version=0)  # batch 0 again, at version 1 (n_batches = 2)
+    for path in (data.path(0), data.path(1)):
+        err = refused("WrongBatch", reg.submit_update, mid, proof, instances, batch_path=path)
+        assert err.data["args"] == (1, 1, commit(data.batch(0)))
+    # the scheduled batches are accepted: 1 at version 1, then 0 again at version 2 = n_batches
+    for version in (1, 2):
+        proof, instances = env.update(head)
+        assert instances[STEP.batch] == data.batch(version) == data.batches[version % N_BATCHES]
+        got = env.submit(proof, instances)
+        assert (got.version, got.batch) == (version + 1, commit(data.batches[version % N_BATCHES]))
+        head = instances[STEP.after]
+    assert [r.batch for r in reg.history(mid)] == [commit(data.batches[i]) for i in (0, 1, 0)]
 
 
 @pytest.mark.parametrize("name", ["RevertingVerifier", "GarbageVerifier"])
 def test_a_verifier_that_reverts_or_returns_garbage_refuses(env: Env, name: str) -> None:
     bad = _deploy_at(env.w3, env.contracts, name)
-    mid = env.registry.register_model(bad.address, bad.address, STEP, ANSWER, commit(env.genesis))
-    instances = step_instances(env.genesis)
-    refused("InvalidProof", env.registry.submit_update, mid, b"\x01" * 64, instances)
+    mid = env.register(step_verifier=bad.address, answer_verifier=bad.address, eval_verifier=bad.address,
+                       held_out=commit([1]), held_out_size=HELD_OUT, eval_unit=UNIT)
+    refused("InvalidProof", env.submit, b"\x01" * 64, env.instances(env.genesis, model_id=mid), model_id=mid)
     refused("InvalidProof", env.registry.submit_answer, mid, b"\x01" * 64, [*env.genesis, *felts(X + K)])
+    refused("InvalidProof", env.registry.submit_evaluation, mid, b"\x01" * 64, [*env.genesis, UNIT])
 
 
 def test_unknown_model_is_refused(env: Env) -> None:
     proof, instances = env.update(env.genesis)
-    for fn, args in [
-        (env.registry.submit_update, (99, proof, instances)),
-        (env.registry.submit_answer, (99, proof, instances)),
-        (env.registry.fund, (99, 1)),
-        (env.registry.head, (99,)),
-        (env.registry.set_spec_uri, (99, "x")),
-        (env.registry.submit_update, (0, proof, instances)),
+    reg = env.registry
+    for fn, args, kwargs in [
+        (reg.submit_update, (99, proof, instances), {"batch_path": env.data[env.model_id].path(0)}),
+        (reg.submit_answer, (99, proof, instances), {}),
+        (reg.submit_evaluation, (99, proof, instances), {}),
+        (reg.fund, (99, 1), {}),
+        (reg.head, (99,), {}),
+        (reg.model, (99,), {}),
+        (reg.registration, (99,), {}),
+        (reg.submit_update, (0, proof, instances), {"batch_path": []}),
     ]:
-        err = refused("UnknownModel", fn, *args)
+        err = refused("UnknownModel", fn, *args, **kwargs)
         assert err.data["args"] == (args[0],)
 
 
+# --- registration -------------------------------------------------------------------------
 def test_registration_checks_its_arguments(env: Env) -> None:
-    eoa = dev_account(STRANGER).address
-    ok = env.step.address
-    refused("NotAContract", env.registry.register_model, eoa, ok, STEP, ANSWER, commit(env.genesis))
-    refused("NotAContract", env.registry.register_model, ok, eoa, STEP, ANSWER, commit(env.genesis))
-    refused(
-        "AmountTooLarge",
-        env.registry.register_model,
-        ok,
-        ok,
-        STEP,
-        ANSWER,
-        commit(env.genesis),
-        reward_per_update=2**128,
-    )
+    eoa, data = dev_account(STRANGER).address, env.data[env.model_id]
+    for terms, who in [
+        (env.terms(data, step_verifier=eoa), eoa),
+        (env.terms(data, answer_verifier=eoa), eoa),
+        (env.terms(data, eval_verifier=eoa, held_out=commit([1]), held_out_size=HELD_OUT, eval_unit=UNIT), eoa),
+    ]:
+        err = refused("NotAContract", env.registry.register_model, terms, STEP, ANSWER, commit(env.genesis), spec=SPEC)
+        assert err.data["args"] == (who,)
+    with pytest.raises(InputError, match="reward"):  # a uint128: too large to encode
+        env.terms(data, reward_per_update=2**128)
+    with pytest.raises(InputError, match="spec"):  # refused before sending (the contract refuses too: below)
+        env.registry.register_model(env.terms(data), STEP, ANSWER, commit(env.genesis), spec=b"")
+    assert env.registry.model_count() == env.model_id
 
 
 SHAPE = shape(STEP, ANSWER)  # (state, weights, batch, input, outputs) words
+
+
+def _register_raw(env: Env, terms: Terms, words: tuple[int, ...] = SHAPE, spec: bytes = SPEC) -> Any:
+    """registerModel sent as is, past the client's own checks."""
+    g = commit(env.genesis)
+    return transact(env.w3, env.registry.contract.functions.registerModel(terms.to_abi(), words, g, g, "", spec))
+
+
+HELD = {"held_out": commit([1]), "held_out_size": HELD_OUT, "eval_unit": UNIT}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"dataset_root": bytes(32)}, "Merkle root"),
+        ({"n_batches": 0}, "batches"),
+        ({"n_batches": 2**24}, "batches"),
+        ({"eval": {**HELD, "held_out": bytes(32)}}, "held-out"),
+        ({"eval": {**HELD, "held_out_size": 0}}, "held-out"),
+        ({"eval": {**HELD, "eval_unit": 0}}, "held-out"),
+        ({"spec": b""}, "spec"),
+    ],
+    ids=["no_root", "no_batches", "too_many_batches", "eval_no_held_out", "eval_no_size", "eval_no_unit",
+         "no_spec"],
+)
+def test_registration_refuses_incomplete_terms(env: Env, change: dict[str, Any], reason: str) -> None:
+    """A model without committed data, an evaluation without a committed held-out set, or
+    terms without their published spec, is InvalidTerms; the same call completed registers."""
+    ok = env.terms(env.data[env.model_id])
+    evaluator = {"eval_verifier": _deploy_at(env.w3, env.contracts, "AcceptingVerifier", 0).address}
+    fields = {k: v for k, v in change.items() if k not in ("eval", "spec")}
+    if "eval" in change:
+        fields |= evaluator | change["eval"]
+    spec = change.get("spec", SPEC)
+    before = env.registry.model_count()
+    with pytest.raises(TransactionRevertedError) as info:
+        _register_raw(env, replace(ok, **fields), spec=spec)
+    assert info.value.data["error"] == "InvalidTerms", info.value.reason
+    assert reason in info.value.data["args"][0]
+    assert env.registry.model_count() == before
+    _register_raw(env, replace(ok, **evaluator, **HELD) if "eval" in change else ok)
+    assert env.registry.model_count() == before + 1
 
 
 @pytest.mark.parametrize(
@@ -274,57 +385,78 @@ SHAPE = shape(STEP, ANSWER)  # (state, weights, batch, input, outputs) words
 )
 def test_registration_refuses_an_impossible_shape(env: Env, field: int, value: int) -> None:
     """Shapes StepLayout/AnswerLayout refuse in Python are refused by the contract too."""
-    g = commit(env.genesis)
-
-    def register(words: tuple[int, ...]) -> Any:
-        return transact(env.w3, env.registry.contract.functions.registerModel(
-            env.step.address, env.answer.address, words, g, g, 0, "", ""))
-
+    terms = env.terms(env.data[env.model_id])
     bad = tuple(value if i == field else v for i, v in enumerate(SHAPE))
     before = env.registry.model_count()
     with pytest.raises(TransactionRevertedError) as info:
-        register(bad)
+        _register_raw(env, terms, bad)
     assert info.value.data["error"] == "InvalidShape", info.value.reason
     assert tuple(info.value.data["args"][0]) == bad
     assert env.registry.model_count() == before
-    register(SHAPE)  # the same call with the valid shape registers
+    _register_raw(env, terms)  # the same call with the valid shape registers
     assert env.registry.model_count() == before + 1
 
 
 def test_registration_checks_genesis_weights_against_momentum(env: Env) -> None:
     """Without momentum the weights are the state: genesisWeights must be genesis. With momentum
     (fewer weight than state words) they are a different commitment: it must differ."""
-    reg, ok, g = env.registry, env.step.address, commit(env.genesis)
+    reg, g = env.registry, commit(env.genesis)
+    terms = env.terms(env.data[env.model_id])
     other = commit(env.genesis[:2])
-    err = refused("GenesisMismatch", reg.register_model, ok, ok, STEP, ANSWER, g, genesis_weights=other)
+    err = refused("GenesisMismatch", reg.register_model, terms, STEP, ANSWER, g, spec=SPEC, genesis_weights=other)
     assert err.data["args"] == (g, other)
     momentum = StepLayout(state_words=2 * P, batch_words=B, weights_words=P)
     state = commit([*env.genesis, *felts(P)])
     for same in (None, state):  # None: genesis_weights defaults to genesis
-        err = refused("GenesisMismatch", reg.register_model, ok, ok, momentum, ANSWER, state, genesis_weights=same)
+        err = refused("GenesisMismatch", reg.register_model, terms, momentum, ANSWER, state, spec=SPEC,
+                      genesis_weights=same)
         assert err.data["args"] == (state, state)
     assert reg.model_count() == env.model_id
-    reg.register_model(ok, ok, STEP, ANSWER, g, genesis_weights=g)  # equal, without momentum: fine
-    reg.register_model(ok, ok, momentum, ANSWER, state, genesis_weights=other)  # different, with it: fine
+    reg.register_model(terms, STEP, ANSWER, g, spec=SPEC, genesis_weights=g)  # equal, without momentum: fine
+    reg.register_model(terms, momentum, ANSWER, state, spec=SPEC, genesis_weights=other)  # different, with it: fine
     assert reg.model_count() == env.model_id + 2
 
 
-def test_only_the_owner_changes_a_registration(env: Env) -> None:
-    reg, mid, stranger = env.registry, env.model_id, dev_account(STRANGER)
-    err = refused("NotOwner", reg.set_reward_per_update, mid, 1, account=stranger)
-    assert err.data["args"] == (mid, stranger.address)
-    refused("NotOwner", reg.set_spec_uri, mid, "evil://", account=stranger)
-    refused("NotOwner", reg.transfer_ownership, mid, stranger.address, account=stranger)
-    assert reg.model(mid).spec_uri == "ipfs://spec" and reg.model(mid).reward_per_update == REWARD
+def test_the_published_spec_and_the_verifiers_code_are_on_record(env: Env) -> None:
+    """The spec's digest is stored and its bytes are in the registration event; the verifiers'
+    code hashes are those of the code deployed at registration."""
+    reg, stranger = env.registry, dev_account(STRANGER)
+    evaluator = _deploy_at(env.w3, env.contracts, "AcceptingVerifier", 7)
+    spec = SPEC + bytes(range(256)) * 3  # any bytes, longer than a word
+    terms = env.terms(env.data[env.model_id], eval_verifier=evaluator.address, **HELD)
+    mid = reg.register_model(terms, STEP, ANSWER, commit(env.genesis), spec=spec, name="evaluated", account=stranger)
+    info, got = reg.model(mid), reg.registration(mid)
+    assert info.spec_digest == keccak(spec) and got.spec == spec
+    assert (got.model_id, got.registrant, got.terms) == (mid, stranger.address, terms)
+    assert info.registrant == stranger.address and info.terms == terms and info.name == "evaluated"
+    code = [keccak(bytes(env.w3.eth.get_code(a))) for a in (env.step.address, env.answer.address, evaluator.address)]
+    assert info.code_hashes == tuple(code) and len(set(code)) == 2  # the evaluator's immutable differs
+    # no evaluation verifier: address 0's code hash, which is 0 while it has no account, keccak("") once it has
+    # (anvil pays it fees, as mainnet's holds ether)
+    assert reg.model(env.model_id).code_hashes[2] in (bytes(32), keccak(b""))
+    assert reg.registration(env.model_id).spec == SPEC and reg.registration(env.model_id).terms == reg.model(
+        env.model_id).terms
 
-    reg.set_spec_uri(mid, "ipfs://v2")
-    reg.set_reward_per_update(mid, 7)
-    reg.transfer_ownership(mid, stranger.address)
+
+def test_the_terms_never_change(env: Env) -> None:
+    """Nothing can write a model's terms after registration: the only functions that change state
+    are registering, funding, submitting and withdrawing; after funding, updates and an answer the
+    model's terms and record are what was registered."""
+    abi = env.registry.contract.abi
+    writers = {f["name"] for f in abi if f["type"] == "function" and f["stateMutability"] not in ("view", "pure")}
+    assert writers == {"registerModel", "fund", "submitUpdate", "submitAnswer", "submitEvaluation", "withdraw"}
+    reg, mid = env.registry, env.model_id
+    registered = reg.model(mid)
+    reg.fund(mid, 3 * REWARD, account=dev_account(STRANGER))
+    steps = advance(env, 2, account=dev_account(PROVER))
+    env.registry.submit_answer(mid, *env.answer_for(steps[-1][STEP.after]))
     info = reg.model(mid)
-    assert (info.owner, info.spec_uri, info.reward_per_update) == (stranger.address, "ipfs://v2", 7)
-    refused("NotOwner", reg.set_spec_uri, mid, "ipfs://v3")  # the old owner is a stranger now
-    reg.set_spec_uri(mid, "ipfs://v3", account=stranger)
-    refused("ZeroAddress", reg.transfer_ownership, mid, "0x" + "00" * 20, account=stranger)
+    assert (info.terms, info.registrant, info.spec_digest, info.code_hashes, info.genesis, info.name) == (
+        registered.terms, registered.registrant, registered.spec_digest, registered.code_hashes, registered.genesis,
+        registered.name)
+    assert info.reward_per_update == REWARD and info.step_verifier == env.step.address
+    assert (info.version, info.bounty) == (2, REWARD)
+    assert reg.registration(mid).terms == info.terms
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -386,17 +518,16 @@ def test_a_momentum_model_answers_against_its_weights_not_its_state(env: Env) ->
     reg, S, W = env.registry, 5, 3
     step, answer = StepLayout(state_words=S, batch_words=B, weights_words=W), AnswerLayout(W, X, K)
     genesis = felts(S)
-    mid = reg.register_model(env.step.address, env.answer.address, step, answer, commit(genesis),
-                             genesis_weights=commit(genesis[:W]))
+    mid = env.register(step, answer, commit(genesis), genesis_weights=commit(genesis[:W]))
     info = reg.model(mid)
     assert (info.step_layout, info.answer_layout) == (step, answer)
     assert (info.genesis, info.head, info.head_weights) == (commit(genesis), commit(genesis), commit(genesis[:W]))
     proof, instances = env.answer_for(genesis[:W])
     assert reg.submit_answer(mid, proof, instances).version == 0  # genesis' weights, at HEAD
 
-    proof, instances = env.update(genesis)
+    proof, instances = env.update(genesis, model_id=mid)
     after = instances[step.after]
-    got = reg.submit_update(mid, proof, instances)
+    got = env.submit(proof, instances, model_id=mid)
     assert (got.version, got.before, got.after) == (1, commit(genesis), commit(after))
     info = reg.model(mid)
     assert info.head == commit(after) == reg.head(mid) and info.version == 1
@@ -422,10 +553,66 @@ def test_a_momentum_model_answers_against_its_weights_not_its_state(env: Env) ->
 
     # a step to weights the model already had is a replay, whatever its velocities
     for weights in (genesis[:W], after[:W]):
-        proof, instances = env.update(after, after=[*weights, *felts(S - W)])
-        err = refused("ReplayedProof", reg.submit_update, mid, proof, instances)
+        proof, instances = env.update(after, after=[*weights, *felts(S - W)], model_id=mid)
+        err = refused("ReplayedProof", env.submit, proof, instances, model_id=mid)
         assert err.data["args"] == (commit(weights),)
     assert reg.version(mid) == 1 and len(reg.answers(mid)) == 4
+
+
+# --- evaluations --------------------------------------------------------------------------
+def _evaluated(env: Env) -> tuple[int, Any]:
+    """A model with an evaluation verifier (an AcceptingVerifier) and a held-out commitment."""
+    evaluator = _deploy_at(env.w3, env.contracts, "AcceptingVerifier", 0)
+    return env.register(eval_verifier=evaluator.address, **HELD), evaluator
+
+
+def test_an_evaluation_of_the_head_is_recorded_once_per_version(env: Env) -> None:
+    reg, prover = env.registry, dev_account(PROVER)
+    mid, evaluator = _evaluated(env)
+
+    def evaluation(weights: Sequence[int], word: int) -> tuple[bytes, list[int]]:
+        instances = [*weights, word]
+        return env.proven(evaluator, instances), instances
+
+    first = reg.submit_evaluation(mid, *evaluation(env.genesis, 57 * UNIT), account=prover)
+    assert (first.model_id, first.version, first.correct, first.total, first.prover) == (
+        mid, 0, 57, HELD_OUT, prover.address)
+    assert call(reg.contract.functions.getEvaluation(mid, 0)) == (prover.address, 57, first.block)
+    assert call(reg.contract.functions.getEvaluation(mid, 1))[2] == 0  # none yet
+    err = refused("AlreadyEvaluated", reg.submit_evaluation, mid, *evaluation(env.genesis, 58 * UNIT))
+    assert err.data["args"] == (mid, 0)
+
+    proof, instances = env.update(env.genesis, model_id=mid)
+    env.submit(proof, instances, model_id=mid)
+    head = instances[STEP.after]
+    for weights in (env.genesis, felts(P)):  # past weights, weights the model never had
+        err = refused("WrongWeights", reg.submit_evaluation, mid, *evaluation(weights, 60 * UNIT))
+        assert err.data["args"] == (1, commit(weights))
+    for word in (57 * UNIT + 1, (HELD_OUT + 1) * UNIT, 1):  # not a multiple of the unit, or more than all
+        err = refused("InvalidCount", reg.submit_evaluation, mid, *evaluation(head, word))
+        assert err.data["args"] == (word,)
+    proof, instances = evaluation(head, 60 * UNIT)
+    refused("InvalidProof", reg.submit_evaluation, mid, proof, [*head, 61 * UNIT])  # a count it did not prove
+    refused("MalformedInstances", reg.submit_evaluation, mid, proof, instances[:-1])
+    refused("InstanceOutOfField", reg.submit_evaluation, mid, proof, [*head, 60 * UNIT + FIELD_MODULUS])
+
+    second = reg.submit_evaluation(mid, *evaluation(head, HELD_OUT * UNIT))  # all correct: the largest count
+    assert (second.version, second.correct, second.accuracy) == (1, HELD_OUT, 1.0)
+    assert reg.evaluations(mid) == [first, second] and first.accuracy == 57 / HELD_OUT
+    err = refused("NoEvaluation", reg.submit_evaluation, env.model_id, proof, instances)
+    assert err.data["args"] == (env.model_id,)
+
+
+def test_a_momentum_model_is_evaluated_on_its_weights(env: Env) -> None:
+    reg, S, W = env.registry, 5, 3
+    evaluator = _deploy_at(env.w3, env.contracts, "AcceptingVerifier", 0)
+    genesis = felts(S)
+    mid = env.register(StepLayout(state_words=S, batch_words=B, weights_words=W), AnswerLayout(W, X, K),
+                       commit(genesis), genesis_weights=commit(genesis[:W]), eval_verifier=evaluator.address, **HELD)
+    whole = [*genesis, 3 * UNIT]
+    refused("MalformedInstances", reg.submit_evaluation, mid, env.proven(evaluator, whole), whole)
+    weights = [*genesis[:W], 3 * UNIT]
+    assert reg.submit_evaluation(mid, env.proven(evaluator, weights), weights).correct == 3
 
 
 # --- the bounty -------------------------------------------------------------------------
@@ -449,6 +636,13 @@ def _send_anyway(w3: Web3, fn: Any, signer: LocalAccount) -> Any:
     return receipt
 
 
+def _skipped(env: Env, got: UpdateReceipt) -> list[tuple[Any, ...]]:
+    """The RewardSkipped events of an accepted update, as (modelId, prover, reward, bounty)."""
+    receipt = env.w3.eth.get_transaction_receipt(got.tx_hash)
+    return [tuple(e["args"].values()) for e in env.registry.contract.events.RewardSkipped().process_receipt(
+        receipt, errors=DISCARD)]
+
+
 def test_bounty_pays_once_per_accepted_update_and_never_for_a_rejected_one(env: Env) -> None:
     w3, reg, mid, prover = env.w3, env.registry, env.model_id, dev_account(PROVER)
     reg.fund(mid, 3 * REWARD + REWARD // 2, account=dev_account(STRANGER))
@@ -456,19 +650,22 @@ def test_bounty_pays_once_per_accepted_update_and_never_for_a_rejected_one(env: 
 
     proof, instances = env.update(env.genesis)
     start = w3.eth.get_balance(prover.address)
-    got = reg.submit_update(mid, proof, instances, account=prover)
+    got = env.submit(proof, instances, account=prover)
     receipt = w3.eth.get_transaction_receipt(got.tx_hash)
-    assert got.reward == REWARD
+    assert got.reward == REWARD and _skipped(env, got) == []
     assert w3.eth.get_balance(prover.address) == start + REWARD - _cost(receipt)
     assert reg.model(mid).bounty == 2 * REWARD + REWARD // 2
 
-    # rejected updates mined on chain (replay, stale, tampered): gas is spent, nothing is paid
+    # rejected updates mined on chain (replay, stale, tampered, wrong batch): gas is spent, nothing is paid
     stale_proof, stale = env.update(env.genesis)
-    bad = bytearray(proof)
+    fresh_proof, fresh = env.update(instances[STEP.after])
+    bad = bytearray(fresh_proof)
     bad[0] ^= 1
-    for args in [(proof, instances), (stale_proof, stale), (bytes(bad), instances)]:
+    path = env.data[mid].path(1)
+    for args in [(proof, instances, path), (stale_proof, stale, path), (bytes(bad), fresh, path),
+                 (fresh_proof, fresh, env.data[mid].path(0))]:
         before = w3.eth.get_balance(prover.address)
-        failed = _send_anyway(w3, reg.contract.functions.submitUpdate(mid, *args), prover)
+        failed = _send_anyway(w3, reg.contract.functions.submitUpdate(mid, *args, 0), prover)
         assert failed["status"] == 0
         assert w3.eth.get_balance(prover.address) == before - _cost(failed)
     assert reg.model(mid).bounty == 2 * REWARD + REWARD // 2 and reg.version(mid) == 1
@@ -478,14 +675,45 @@ def test_bounty_pays_once_per_accepted_update_and_never_for_a_rejected_one(env: 
     for paid in (REWARD, REWARD, 0):
         proof, instances = env.update(head)
         before = w3.eth.get_balance(prover.address)
-        got = reg.submit_update(mid, proof, instances, account=prover)
+        got = env.submit(proof, instances, account=prover)
         assert got.reward == paid
         assert w3.eth.get_balance(prover.address) == before + paid - _cost(
             w3.eth.get_transaction_receipt(got.tx_hash)
         )
         head = instances[STEP.after]
+    assert _skipped(env, got) == [(mid, prover.address, REWARD, REWARD // 2)]
     assert reg.model(mid).bounty == REWARD // 2 and reg.version(mid) == 4
     assert w3.eth.get_balance(reg.address) == REWARD // 2
+
+
+def test_an_update_that_would_pay_less_than_asked_is_refused(env: Env) -> None:
+    """min_reward protects a prover from spending a proof on an update that pays less than it
+    expected (an empty bounty, or one another update just drained); 0 accepts an unpaid update."""
+    reg, mid, prover = env.registry, env.model_id, dev_account(PROVER)
+    proof, instances = env.update(env.genesis)
+    err = refused("RewardBelowMinimum", env.submit, proof, instances, min_reward=1, account=prover)
+    assert err.data["args"] == (0, 1)  # unfunded: it would pay nothing
+    got = env.submit(proof, instances, min_reward=0, account=prover)
+    assert got.reward == 0 and _skipped(env, got) == [(mid, prover.address, REWARD, 0)]
+
+    reg.fund(mid, REWARD + REWARD // 2)
+    proof, instances = env.update(instances[STEP.after])
+    err = refused("RewardBelowMinimum", env.submit, proof, instances, min_reward=REWARD + 1, account=prover)
+    assert err.data["args"] == (REWARD, REWARD + 1)
+    got = env.submit(proof, instances, min_reward=REWARD, account=prover)
+    assert got.reward == REWARD and _skipped(env, got) == []
+    proof, instances = env.update(instances[STEP.after])
+    err = refused("RewardBelowMinimum", env.submit, proof, instances, min_reward=REWARD, account=prover)
+    assert err.data["args"] == (0, REWARD)  # half a reward left pays nothing
+    assert reg.version(mid) == 2 and reg.model(mid).bounty == REWARD // 2
+
+    free = env.register(reward_per_update=0)  # no reward at all: nothing is skipped
+    proof, instances = env.update(env.genesis, model_id=free)
+    got = env.submit(proof, instances, model_id=free)
+    assert got.reward == 0 and _skipped(env, got) == []
+    proof, instances = env.update(instances[STEP.after], model_id=free)
+    err = refused("RewardBelowMinimum", env.submit, proof, instances, model_id=free, min_reward=1)
+    assert err.data["args"] == (0, 1)
 
 
 def bubbled(signature: str, w3: Web3, fn: Any) -> None:
@@ -500,22 +728,24 @@ def _attacker(env: Env) -> Any:
     return _deploy_at(env.w3, env.contracts, "ReentrantProver", env.registry.address, env.model_id)
 
 
+REENTRANCY = Web3.keccak(text="ReentrancyGuardReentrantCall()")[:4]  # OpenZeppelin's ReentrancyGuardTransient
+
+
 def test_a_reentrant_prover_cannot_collect_twice(env: Env) -> None:
-    w3, reg, mid = env.w3, env.registry, env.model_id
+    w3, reg, mid, data = env.w3, env.registry, env.model_id, env.data[env.model_id]
     reg.fund(mid, 10 * REWARD)
     attacker = _attacker(env)
     first_proof, first = env.update(env.genesis)
-    second_proof, second = env.update(first[STEP.after])
+    second_proof, second = env.update(first[STEP.after], version=1)
     # on being paid for the first update, it re-enters with a second valid one
-    transact(w3, attacker.functions.arm(second_proof, second, False))
-    transact(w3, attacker.functions.submit(first_proof, first))
+    transact(w3, attacker.functions.arm(second_proof, second, data.path(1), False))
+    transact(w3, attacker.functions.submit(first_proof, first, data.path(0)))
     assert call(attacker.functions.reentered()) is False
-    reentrancy = Web3.keccak(text="Reentrancy()")[:4]
-    assert bytes(call(attacker.functions.lastError())) == reentrancy
+    assert bytes(call(attacker.functions.lastError())) == REENTRANCY
     assert w3.eth.get_balance(attacker.address) == REWARD
     assert reg.version(mid) == 1 and reg.model(mid).bounty == 9 * REWARD
     # the second update is still valid on its own, and is paid on its own
-    transact(w3, attacker.functions.submit(second_proof, second))
+    transact(w3, attacker.functions.submit(second_proof, second, data.path(1)))
     assert w3.eth.get_balance(attacker.address) == 2 * REWARD and reg.version(mid) == 2
     # submitted through a contract: the proofs are found in the transactions' input (no tracer), and the
     # first transaction's reverted inner submission is not mistaken for its accepted one
@@ -525,26 +755,26 @@ def test_a_reentrant_prover_cannot_collect_twice(env: Env) -> None:
 
 
 def test_a_prover_that_refuses_payment_is_credited_and_withdraws_once(env: Env) -> None:
-    w3, reg, mid = env.w3, env.registry, env.model_id
+    w3, reg, mid, data = env.w3, env.registry, env.model_id, env.data[env.model_id]
     reg.fund(mid, 10 * REWARD)
     attacker = _attacker(env)
     first_proof, first = env.update(env.genesis)
-    second_proof, second = env.update(first[STEP.after])
+    second_proof, second = env.update(first[STEP.after], version=1)
     # its receive() re-enters and reverts when that fails: the push payment fails
-    transact(w3, attacker.functions.arm(second_proof, second, True))
-    receipt = transact(w3, attacker.functions.submit(first_proof, first))
+    transact(w3, attacker.functions.arm(second_proof, second, data.path(1), True))
+    receipt = transact(w3, attacker.functions.submit(first_proof, first, data.path(0)))
     (paid,) = reg.contract.events.RewardPaid().process_receipt(receipt)
     assert paid["args"]["deferred"] is True and paid["args"]["amount"] == REWARD
     assert w3.eth.get_balance(attacker.address) == 0
     assert reg.credit(attacker.address) == REWARD and reg.version(mid) == 1
 
     # withdrawing re-enters withdraw(): refused, so the withdrawal itself fails and is retried
-    transact(w3, attacker.functions.arm(b"", [], True))
+    transact(w3, attacker.functions.arm(b"", [], [], True))
     bubbled("TransferFailed(address,uint256)", w3, attacker.functions.withdrawSelf())
     assert reg.credit(attacker.address) == REWARD
-    transact(w3, attacker.functions.arm(b"", [], False))  # swallows the refused re-entry
+    transact(w3, attacker.functions.arm(b"", [], [], False))  # swallows the refused re-entry
     transact(w3, attacker.functions.withdrawSelf())
-    assert bytes(call(attacker.functions.lastError())) == Web3.keccak(text="Reentrancy()")[:4]
+    assert bytes(call(attacker.functions.lastError())) == REENTRANCY
     assert w3.eth.get_balance(attacker.address) == REWARD and reg.credit(attacker.address) == 0
     bubbled("NothingToWithdraw(address)", w3, attacker.functions.withdrawSelf())
     assert w3.eth.get_balance(reg.address) == 9 * REWARD
@@ -557,6 +787,8 @@ mutation = st.one_of(
     st.tuples(st.just("word"), st.integers(0, STEP.length - 1), st.integers(1, 2**256 - 1)),
     st.tuples(st.just("word_plus_field"), st.integers(0, STEP.length - 1), st.just(0)),
     st.tuples(st.just("swap"), st.integers(0, STEP.length - 1), st.integers(0, STEP.length - 1)),
+    st.tuples(st.just("path_byte"), st.integers(0, 31), st.integers(1, 255)),
+    st.tuples(st.just("path_length"), st.integers(0, 2), st.just(0)),
 )
 
 
@@ -573,7 +805,8 @@ def test_no_mutation_of_a_valid_update_is_accepted(
 ) -> None:
     """Nothing is ever accepted (the registry's state is unchanged, so examples share it)."""
     proof, instances = valid_update
-    p, words = bytearray(proof), list(instances)
+    path = env.data[env.model_id].path(0)
+    p, words, nodes = bytearray(proof), list(instances), [bytearray(n) for n in path]
     for kind, a, b in mutations:
         if kind == "proof_byte" and p:
             p[a % len(p)] ^= b
@@ -585,67 +818,89 @@ def test_no_mutation_of_a_valid_update_is_accepted(
             words[a] += FIELD_MODULUS if words[a] + FIELD_MODULUS < 2**256 else -FIELD_MODULUS
         elif kind == "swap":
             words[a], words[b] = words[b], words[a]
-    if (bytes(p), words) == (proof, instances):
+        elif kind == "path_byte" and nodes:
+            nodes[0][a] ^= b
+        elif kind == "path_length":  # a node dropped or one more
+            nodes = nodes[:a] if a < len(nodes) else [*nodes, bytearray(32)]
+    sent = [bytes(n) for n in nodes]
+    if (bytes(p), words, sent) == (proof, instances, path):
         return  # the mutations cancelled out (a swap of equal words)
-    fn = env.registry.contract.functions.submitUpdate(env.model_id, bytes(p), words)
+    fn = env.registry.contract.functions.submitUpdate(env.model_id, bytes(p), words, sent, 0)
     with pytest.raises(TransactionRevertedError) as info:
         call(fn)
-    assert info.value.data["error"] in {"StaleHead", "InvalidProof", "InstanceOutOfField", "ReplayedProof"}
+    assert info.value.data["error"] in {"StaleHead", "WrongBatch", "InvalidProof", "InstanceOutOfField",
+                                        "ReplayedProof"}
     assert env.registry.version(env.model_id) == 0
 
 
 # --- gas ---------------------------------------------------------------------------------
 VERIFIER_WORK = 1500  # rounds of hashing: about 0.5 M gas per verifyProof, like a real verifier
+WIDE = 64  # batches in the measured model's dataset: Merkle paths of 6 nodes
 
 
 @pytest.mark.parametrize("proof_size", [1024, 4096])
 def test_gas_overhead_over_a_bare_verifier_call(env: Env, proof_size: int, record_property: Any) -> None:
     """Registry overhead = gas(submitUpdate) - gas(the same verifyProof sent straight to the
     verifier). The test verifier does the same work in both, so the difference is pure
-    registry work."""
+    registry work. Its Merkle-path part is the difference between a dataset of WIDE batches and
+    one of a single batch (whose path is empty)."""
     w3, reg = env.w3, env.registry
     env.step = _deploy_at(w3, env.contracts, "AcceptingVerifier", VERIFIER_WORK)
     env.answer = _deploy_at(w3, env.contracts, "AcceptingVerifier", VERIFIER_WORK)
-    fn = reg.contract.functions.registerModel(
-        env.step.address, env.answer.address, shape(STEP, ANSWER), commit(env.genesis), commit(env.genesis), 0, "mlp",
-        "ipfs://spec",
-    )
-    register = transact(w3, fn)
+    evaluator = _deploy_at(w3, env.contracts, "AcceptingVerifier", VERIFIER_WORK)
+    data = StubDataset(WIDE, B)
+    register = _register_raw(env, env.terms(data, reward_per_update=0, eval_verifier=evaluator.address, **HELD))
     (event,) = reg.contract.events.ModelRegistered().process_receipt(register)
-    mid = int(event["args"]["modelId"])
+    wide = int(event["args"]["modelId"])
+    env.data[wide] = data
+    one = env.register(n_batches=1, reward_per_update=0)
+    paying = env.register(n_batches=WIDE)
+    reg.fund(paying, 10 * REWARD)
 
-    def overhead(instances: list[int], pay: bool = False) -> tuple[int, int, int]:
-        proof = env.proven(env.step, instances, proof_size)
-        bare = int(transact(w3, env.step.functions.verifyProof(proof, instances))["gasUsed"])
-        got = reg.submit_update(mid, proof, instances, account=dev_account(PROVER))
-        assert got.reward == (REWARD if pay else 0)
-        return got.gas_used - bare, got.gas_used, bare
+    def overhead(model_id: int, pay: bool = False) -> tuple[list[tuple[int, int, int]], list[int]]:
+        """(overhead, total, bare verifyProof) of two updates from genesis, and the head's words."""
+        head, out = env.genesis, []
+        for _ in range(2):
+            instances = env.instances(head, model_id=model_id)
+            proof = env.proven(env.step, instances, proof_size)
+            bare = int(transact(w3, env.step.functions.verifyProof(proof, instances))["gasUsed"])
+            got = env.submit(proof, instances, model_id=model_id, account=dev_account(PROVER))
+            assert got.reward == (REWARD if pay else 0)
+            out.append((got.gas_used - bare, got.gas_used, bare))
+            head = instances[STEP.after]
+        return out, head
 
-    first = step_instances(env.genesis)
-    second = step_instances(first[STEP.after])
-    third = step_instances(second[STEP.after])
-    first_overhead, _, _ = overhead(first)  # pays the first write of the model's slots
-    update_overhead, update_total, bare_update = overhead(second)
-    reg.set_reward_per_update(mid, REWARD)
-    reg.fund(mid, REWARD)
-    paying_overhead, _, _ = overhead(third, pay=True)
-    answer_proof, answer = env.answer_for(third[STEP.after])
+    ((first_overhead, _, _), (update_overhead, update_total, bare_update)), head = overhead(wide)
+    one_batch_overhead = overhead(one)[0][1][0]  # the second update: the same work as the wide model's
+    paying_overhead = overhead(paying, pay=True)[0][1][0]
+    answer_proof, answer = env.answer_for(head)
     bare_answer = int(transact(w3, env.answer.functions.verifyProof(answer_proof, answer))["gasUsed"])
-    answered = reg.submit_answer(mid, answer_proof, answer)
+    answered = reg.submit_answer(wide, answer_proof, answer)
+    evaluation = [*head, 100 * UNIT]
+    eval_proof = env.proven(evaluator, evaluation, proof_size)
+    bare_eval = int(transact(w3, evaluator.functions.verifyProof(eval_proof, evaluation))["gasUsed"])
+    evaluated = reg.submit_evaluation(wide, eval_proof, evaluation)
     gas = {
         "register_model": int(register["gasUsed"]),
         "bare_verify": bare_update,
         "update_total": update_total,
         "update_overhead": update_overhead,
         "update_overhead_first": first_overhead,
+        "update_overhead_one_batch": one_batch_overhead,
+        "merkle_path_64_batches": update_overhead - one_batch_overhead,
         "update_overhead_paying_reward": paying_overhead,
         "answer_overhead": answered.gas_used - bare_answer,
+        "evaluation_overhead": evaluated.gas_used - bare_eval,
     }
     for key, value in gas.items():
         record_property(f"{key}_{proof_size}", value)
-    print(f"\ngas, proof {proof_size} B, {P} state, {B} batch, {X} input words, K={K}: {gas}")
+    print(f"\ngas, proof {proof_size} B, {P} state, {B} batch, {X} input words, K={K}, {WIDE} batches: {gas}")
     assert bare_update > 300_000  # the verifier's own work dominates: no calldata floor
-    # The issue's target is 40 k; the registry measures about 42 k (see the contract's notes:
-    # 22.1 k of it is the one new slot per update that makes replays impossible). This bound
-    # catches regressions; gas is deterministic, so it is not a flaky timing assertion.
-    assert gas["update_overhead"] <= 44_000, gas
+    # The issue's target is 40 k. Before committed datasets the registry measured 42.3 k (22.1 k of it
+    # the one new slot per update that makes replays impossible); the scheduled-batch check adds 5.8 k
+    # with a one-batch dataset (the root's cold slot, the leaf hash, the reward slot read before the
+    # verifier for minReward) and a 64-batch path 4.4 k more (6 nodes, 3.2 k of that calldata). These
+    # bounds catch regressions; gas is deterministic, so they are not flaky timing assertions.
+    assert gas["update_overhead_one_batch"] <= 50_000, gas
+    assert gas["merkle_path_64_batches"] <= 5_000, gas
+    assert gas["update_overhead"] <= 55_000, gas

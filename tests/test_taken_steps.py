@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from zkgrad.chain.client import account, connect, dev_account
+from zkgrad.circuits.dataset import batch_proof
 from zkgrad.circuits.model_circuits import ModelCircuits
 from zkgrad.cli.demo_cmds import _on_accepted
 from zkgrad.cli.output import Output
@@ -26,6 +27,7 @@ REWARD = 10**12
 def test_a_step_another_account_submitted_first_is_reported_as_theirs(tiny_workspace, tiny_dataset, anvil,
                                                                        tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     ws = copy_workspace(tiny_workspace, tmp_path / "model")
+    committed = ws.dataset()  # tiny_dataset, as the fixture committed it
     w3 = connect(anvil.rpc_url)
     reg = ensure_registry(w3)
     mid = int(register(ws, reg, reward_wei=REWARD, fund_wei=10 * REWARD)["model_id"])
@@ -33,7 +35,8 @@ def test_a_step_another_account_submitted_first_is_reported_as_theirs(tiny_works
 
     def front_run(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
         for sp in serial_prover(circuits, pendings):  # the copier sends our proof before we do
-            reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances, account=copier)
+            path = batch_proof(ws.spec, tiny_dataset, committed, reg.version(mid))[2]
+            reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances, batch_path=path, account=copier)
             yield sp
 
     before = reg.version(mid)

@@ -13,6 +13,7 @@ from zkgrad.chain.audit import audit
 from zkgrad.chain.client import connect
 from zkgrad.chain.registry import Registry
 from zkgrad.circuits.checkpoint import batch_words, tensor_words
+from zkgrad.circuits.dataset import batch_proof
 from zkgrad.circuits.quant import quantize
 from zkgrad.circuits.spec import ModelSpec
 from zkgrad.data import Dataset, batch
@@ -106,6 +107,11 @@ def _reason(err: TransactionRevertedError) -> str:
     return str(err.data.get("error", err.reason))
 
 
+def _path(ws: Workspace, dataset: Dataset, version: int) -> list[bytes]:
+    """The Merkle path of the batch the committed dataset schedules for the update from ``version``."""
+    return batch_proof(ws.spec, dataset, ws.dataset(), version)[2]
+
+
 @pytest.mark.chain
 def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps, dataset: Dataset, anvil,
                                                tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -120,18 +126,28 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
     first = three_steps[0]
     bad = Proof.load(flip_proof_byte(first.proof.path, tmp_path / "flip.json"))
     with pytest.raises(TransactionRevertedError) as e:
-        reg.submit_update(mid, bad.proof_bytes, bad.instances)
+        reg.submit_update(mid, bad.proof_bytes, bad.instances, batch_path=_path(workspace, dataset, 0))
     assert _reason(e.value) == "InvalidProof"
     layout = circuits.step_layout
     bad = Proof.load(change_instance(first.proof.path, tmp_path / "inst.json", index=layout.after.start))
     with pytest.raises(TransactionRevertedError) as e:
-        reg.submit_update(mid, bad.proof_bytes, bad.instances)
+        reg.submit_update(mid, bad.proof_bytes, bad.instances, batch_path=_path(workspace, dataset, 0))
     assert _reason(e.value) == "InvalidProof"
+
+    # a real proof of a step on a poisoned batch (one target changed) is refused, with any path
+    x, y = batch(dataset, SPEC.batch_size, 0, 0)
+    y = y.copy()
+    y[0, 0] += 0.5
+    poisoned = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "poisoned")
+    for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 1), []):
+        with pytest.raises(TransactionRevertedError) as e:
+            reg.submit_update(mid, poisoned.proof.proof_bytes, poisoned.proof.instances, batch_path=path)
+        assert _reason(e.value) == "WrongBatch"
 
     # the three steps in order: accepted, head follows
     receipts = []
-    for sp in three_steps:
-        r = reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances)
+    for v, sp in enumerate(three_steps):
+        r = reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances, batch_path=_path(workspace, dataset, v))
         assert r.after == sp.after.commitment == reg.head(mid)
         receipts.append(r)
     assert reg.version(mid) == 3
@@ -139,13 +155,21 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
 
     # replayed and stale updates are refused, each with its own error
     with pytest.raises(TransactionRevertedError) as e:
-        reg.submit_update(mid, three_steps[1].proof.proof_bytes, three_steps[1].proof.instances)
+        reg.submit_update(mid, three_steps[1].proof.proof_bytes, three_steps[1].proof.instances,
+                          batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "ReplayedProof"
     x, y = batch(dataset, SPEC.batch_size, 7, 1)  # another batch, from an old head
     branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch")
     with pytest.raises(TransactionRevertedError) as e:
-        reg.submit_update(mid, branch.proof.proof_bytes, branch.proof.instances)
+        reg.submit_update(mid, branch.proof.proof_bytes, branch.proof.instances, batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "StaleHead"
+    # the right batch for the wrong version: batch 0 again, proven from the head (version 3)
+    x, y = batch(dataset, SPEC.batch_size, 0, 0)
+    again = prove_step(circuits, three_steps[-1].after, x, y, folder=tmp_path / "again")
+    for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 3)):
+        with pytest.raises(TransactionRevertedError) as e:
+            reg.submit_update(mid, again.proof.proof_bytes, again.proof.instances, batch_path=path)
+        assert _reason(e.value) == "WrongBatch"
 
     # answers: from the head accepted; from weights that are not the head refused; a named past version accepted
     ans = prove_answer(circuits, three_steps[-1].after, dataset.x[0], out=tmp_path / "a.json")
@@ -182,7 +206,7 @@ def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys)
     assert [u["version"] for u in hist["updates"]] == [1, 2, 3]
     assert hist["updates"][-1]["after"] == "0x" + three_steps[-1].after.commitment.hex()
     code, out, err = run_cli(["audit", mid, "--rpc", anvil.rpc_url, "--registry", reg.address, "--json"], capsys)
-    assert code == 0, err
+    assert code == 0, out + err
     assert json.loads(out)["ok"] is True
     # a stale update through the CLI: one line naming the custom error, exit 1
     code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
@@ -192,7 +216,7 @@ def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys)
 
 @pytest.mark.chain
 @pytest.mark.fuzzing
-def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, anvil) -> None:  # type: ignore[no-untyped-def]
+def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, dataset: Dataset, anvil) -> None:  # type: ignore[no-untyped-def]
     """Random byte flips of a real step proof and random changes of its public values, submitted to
     the registry with a real verifier: none is accepted (checked by eth_call, nothing mined)."""
     from hypothesis import HealthCheck, given, settings
@@ -204,14 +228,16 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, a
     reg = ensure_registry(w3)
     rec = register(workspace, reg)
     circuits = workspace.circuits()
-    # a fresh model on the same real verifiers, so the first step starts from its head
-    mid = reg.register_model(rec["step_verifier"], rec["answer_verifier"], circuits.step_layout,
-                             circuits.answer_layout, workspace.genesis().commitment, name="fuzz")
+    # a fresh model on the same real verifiers and data, so the first step starts from its head
+    terms = reg.model(int(rec["model_id"])).terms
+    mid = reg.register_model(terms, circuits.step_layout, circuits.answer_layout, workspace.genesis().commitment,
+                             name="fuzz", spec=b"{}")
     head = reg.head(mid)
     sp = three_steps[0]
     proof, inst = sp.proof.proof_bytes, list(sp.proof.instances)
+    path = _path(workspace, dataset, 0)
     fn = reg.contract.functions.submitUpdate
-    fn(mid, proof, inst).call()  # the unmutated proof would be accepted
+    fn(mid, proof, inst, path, 0).call()  # the unmutated proof would be accepted
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.data())
@@ -224,7 +250,7 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, a
             k = data.draw(st.integers(0, len(i) - 1), label="instance")
             i[k] = (i[k] + data.draw(st.integers(1, FIELD_MODULUS - 1), label="delta")) % FIELD_MODULUS
         with pytest.raises(Exception):  # any revert: InvalidProof, StaleHead, ...
-            fn(mid, bytes(p), i).call()
+            fn(mid, bytes(p), i, path, 0).call()
 
     check()
     assert reg.head(mid) == head

@@ -157,7 +157,9 @@ def named(source: str, input_shape: tuple[int, ...], num_classes: int | None) ->
     if source == "digits":
         ds = digits()
     elif source.startswith("digits:"):
-        _, part, seed = source.split(":")
+        part, _, seed = source.removeprefix("digits:").partition(":")
+        if part not in ("train", "test") or not seed.isdigit():
+            raise InputError(f"unknown data name '{source}'", hint="use digits, digits:train:SEED, digits:test:SEED or a file")
         train, test = digits().split(HELD_OUT, seed=int(seed))
         ds = train if part == "train" else test
     else:

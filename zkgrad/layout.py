@@ -17,6 +17,11 @@ Inference bound to weights (the parameters, W words; W < S only with momentum), 
 
     [ weights (W) | x (X) | y_0 .. y_{K-1} ]                                     W + X + K words
 
+Evaluation of weights on a held-out set of N samples baked into the circuit (no words of its own):
+the samples classified correctly, times ``unit``::
+
+    [ weights (W) | correct * unit (1) ]                                         W + 1 words
+
 A commitment to a run of words is ``keccak256(abi.encodePacked(words))`` over uint256 words
 (``commit``): the state commitment (a model's head), the weights commitment (the first W words of
 a state), the batch commitment and the input commitment. Standard ABI: any client recomputes them.
@@ -176,3 +181,49 @@ class AnswerLayout:
     def input_commitment(self, instances: Sequence[int]) -> bytes:
         self.check(instances)
         return commit(instances[self.input])
+
+
+@dataclass(frozen=True)
+class EvalLayout:
+    weights_words: int
+    held_out: int
+    """Samples of the held-out set the circuit evaluates on: the largest count a proof can state."""
+    unit: int
+    """The count's public value is ``correct * unit`` (1: ezkl's output is the count at scale 0)."""
+
+    def __post_init__(self) -> None:
+        if min(self.weights_words, self.held_out, self.unit) < 1:
+            raise InputError(f"no evaluation layout has {self.weights_words} weight words, {self.held_out} held-out "
+                             f"samples and unit {self.unit}")
+
+    @property
+    def weights(self) -> slice:
+        return slice(0, self.weights_words)
+
+    @property
+    def correct(self) -> int:
+        return self.weights_words
+
+    @property
+    def length(self) -> int:
+        return self.correct + 1
+
+    def check(self, instances: Sequence[int]) -> None:
+        if len(instances) != self.length:
+            raise InputError(
+                f"an evaluation proof for {self.weights_words} weight words has {self.length} public values, "
+                f"this one has {len(instances)}"
+            )
+
+    def weights_commitment(self, instances: Sequence[int]) -> bytes:
+        self.check(instances)
+        return commit(instances[self.weights])
+
+    def count(self, instances: Sequence[int]) -> int:
+        """The held-out samples the proof says the weights classify correctly."""
+        self.check(instances)
+        count, rest = divmod(int(instances[self.correct]), self.unit)
+        if rest or count > self.held_out:
+            raise InputError(f"public value {instances[self.correct]} is no count of correct answers out of "
+                             f"{self.held_out} (unit {self.unit})", hint="is this a proof of this evaluation circuit?")
+        return count

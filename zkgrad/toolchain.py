@@ -1,8 +1,12 @@
-"""Finding and running the external tools: the Solidity compiler and anvil.
+"""Finding and running the external tools: the Solidity compiler, foundry's anvil, forge and
+cast, and the Solidity libraries (OpenZeppelin) that contracts import.
 
-Both come from npm, pinned, into the tools folder (``$ZKGRAD_TOOLS`` or ``<repo>/.tools``);
+All come from npm, pinned, into the tools folder (``$ZKGRAD_TOOLS`` or ``<repo>/.tools``);
 ``scripts/bootstrap`` installs them. Lookup order for each tool: the explicit setting
-(``ZKGRAD_SOLC`` / ``ZKGRAD_ANVIL``), then the tools folder, then PATH.
+(``ZKGRAD_SOLC`` / ``ZKGRAD_ANVIL`` / ``ZKGRAD_FORGE`` / ``ZKGRAD_CAST``), then the tools folder,
+then PATH. Imports such as ``@openzeppelin/contracts/...`` resolve in the tools folder's
+``node_modules`` (``library_dir``); solc names them by the import path, so a build does not
+depend on where the tools folder is.
 
 solc must be the pinned version (``SOLC_VERSION``): a compiler of another version on PATH is
 passed over for the next candidate, and when none is left the lookup is refused with one line
@@ -30,8 +34,17 @@ from zkgrad.errors import ToolchainError
 
 # Pins; scripts/bootstrap repeats them (tests/test_toolchain.py checks that both agree).
 SOLC_VERSION = "0.8.28"
-ANVIL_VERSION = "1.7.1"
-NPM_PACKAGES = (f"solc@{SOLC_VERSION}", f"@foundry-rs/anvil-linux-amd64@{ANVIL_VERSION}")
+FOUNDRY_VERSION = "1.7.1"  # anvil, forge and cast
+OPENZEPPELIN_VERSION = "5.7.0"
+MERKLE_TREE_VERSION = "1.0.8"  # @openzeppelin/merkle-tree, the JS reference of the dataset tree
+NPM_PACKAGES = (
+    f"solc@{SOLC_VERSION}",
+    f"@foundry-rs/anvil-linux-amd64@{FOUNDRY_VERSION}",
+    f"@foundry-rs/forge-linux-amd64@{FOUNDRY_VERSION}",
+    f"@foundry-rs/cast-linux-amd64@{FOUNDRY_VERSION}",
+    f"@openzeppelin/contracts@{OPENZEPPELIN_VERSION}",
+    f"@openzeppelin/merkle-tree@{MERKLE_TREE_VERSION}",
+)
 INSTALL_HINT = "run scripts/bootstrap, or: npm install --prefix .tools " + " ".join(NPM_PACKAGES)
 
 EIP170_LIMIT = 24576  # bytes of runtime code a contract may have on mainnet
@@ -54,6 +67,11 @@ def tools_dir() -> Path:
     """The folder npm installs the pinned tools into."""
     env = os.environ.get("ZKGRAD_TOOLS")
     return Path(env).expanduser() if env else repo_root() / ".tools"
+
+
+def library_dir() -> Path:
+    """Where Solidity imports of npm packages (``@openzeppelin/contracts/...``) resolve."""
+    return tools_dir() / "node_modules"
 
 
 def _explicit(var: str) -> Path | None:
@@ -84,6 +102,12 @@ class CompiledContract:
 
 
 @dataclass(frozen=True)
+class Compilation:
+    contracts: dict[str, CompiledContract]  # as ``Solc.compile`` returns them
+    imports: dict[str, Path]  # source units solc read from disk beyond those given: name -> file
+
+
+@dataclass(frozen=True)
 class Solc:
     """A Solidity compiler, native ``solc`` or solc-js, driven through standard JSON."""
 
@@ -108,8 +132,21 @@ class Solc:
         via_ir: bool = False,
     ) -> dict[str, CompiledContract]:
         """Compile ``{file name: source}`` or files on disk; returns contracts by name
-        (``"file:Name"`` where two files define the same name)."""
-        args = ["--standard-json"]
+        (``"file:Name"`` where two files define the same name). Imports resolve next to the
+        files, then in ``library_dir()``; the contracts of libraries imported from there
+        (OpenZeppelin's) are not returned."""
+        return self.compilation(sources, optimize_runs=optimize_runs, via_ir=via_ir).contracts
+
+    def compilation(
+        self,
+        sources: dict[str, str] | list[Path],
+        *,
+        optimize_runs: int = 1,
+        via_ir: bool = False,
+    ) -> Compilation:
+        """``compile``, and which files solc imported besides the given ones."""
+        libs = library_dir()
+        roots = [libs] if libs.is_dir() else []
         if isinstance(sources, dict):
             texts = dict(sources)
         else:
@@ -122,7 +159,10 @@ class Solc:
                 if not p.is_file():
                     raise ToolchainError(f"Solidity source not found: {p}", path=str(p))
                 texts[p.relative_to(base).as_posix()] = p.read_text()
-            args += ["--base-path", str(base)]  # lets imports resolve next to the files
+            roots.insert(0, base)
+        args = ["--standard-json"]
+        if roots:  # the first is the base path, the others include paths: searched in this order
+            args += ["--base-path", str(roots[0]), *(f"--include-path={r}" for r in roots[1:])]
         request = {
             "language": "Solidity",
             "sources": {name: {"content": text} for name, text in texts.items()},
@@ -139,12 +179,15 @@ class Solc:
         if errors:
             first = errors[0]
             text = (first.get("formattedMessage") or first.get("message", "")).strip()
+            missing_lib = "not found" in text and '"@openzeppelin/' in text
             raise SolidityCompileError(
                 f"solc: {text.splitlines()[0] if text else 'compilation failed'}",
-                hint="fix the Solidity source",
+                hint=INSTALL_HINT if missing_lib else "fix the Solidity source",
                 errors=[e.get("formattedMessage", e.get("message")) for e in errors],
             )
-        return _collect(out.get("contracts", {}))
+        imports = {name: _located(name, roots) for name in out.get("sources", {}) if name not in texts}
+        from_libs = {name for name, file in imports.items() if file.is_relative_to(libs)}
+        return Compilation(_collect({f: c for f, c in out.get("contracts", {}).items() if f not in from_libs}), imports)
 
     def _run(self, args: list[str], *, stdin: str | None) -> str:
         # stdin and stdout are files, not pipes: solc-js reads stdin with a synchronous read
@@ -183,6 +226,14 @@ def _version(solc: Solc, size: int, mtime_ns: int) -> str:  # keyed by the file:
     if not match:
         raise ToolchainError(f"cannot read the version of {solc.path}", hint=INSTALL_HINT, path=str(solc.path))
     return match.group(0)
+
+
+def _located(name: str, roots: list[Path]) -> Path:
+    """The file that solc read for the source unit ``name``: the first root that has it."""
+    for root in roots:
+        if (root / name).is_file():
+            return root / name
+    raise ToolchainError(f"solc imported {name}, which is in none of {', '.join(map(str, roots))}")
 
 
 def _parse_json_output(stdout: str, path: Path) -> dict[str, Any]:
@@ -249,20 +300,45 @@ def _pinned(candidates: list[Solc], setting: str) -> Solc:
                          f"solc {SOLC_VERSION}", hint=fix, path=str(other.path), found=other.version)
 
 
-# --- anvil ------------------------------------------------------------------------------
-def find_anvil() -> Path:
-    """ZKGRAD_ANVIL, then the tools folder, then ``anvil`` on PATH."""
-    explicit = _explicit("ZKGRAD_ANVIL")
+# --- foundry: anvil, forge, cast ------------------------------------------------------------
+def _foundry_tool(name: str) -> Path:
+    """``ZKGRAD_<NAME>``, then the tools folder, then ``name`` on PATH."""
+    explicit = _explicit(f"ZKGRAD_{name.upper()}")
     if explicit:
         return explicit
     modules = tools_dir() / "node_modules"
     for candidate in (
-        modules / ".bin" / "anvil",
-        modules / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil",
+        modules / ".bin" / name,
+        modules / "@foundry-rs" / f"{name}-linux-amd64" / "bin" / name,
     ):
         if _executable(candidate):
             return candidate
-    found = shutil.which("anvil")
+    found = shutil.which(name)
     if found:
         return Path(found)
-    raise ToolchainError("anvil not found", hint=INSTALL_HINT)
+    raise ToolchainError(f"{name} not found", hint=INSTALL_HINT)
+
+
+def find_anvil() -> Path:
+    """ZKGRAD_ANVIL, then the tools folder, then ``anvil`` on PATH."""
+    return _foundry_tool("anvil")
+
+
+def find_forge() -> Path:
+    """ZKGRAD_FORGE, then the tools folder, then ``forge`` on PATH."""
+    return _foundry_tool("forge")
+
+
+def find_cast() -> Path:
+    """ZKGRAD_CAST, then the tools folder, then ``cast`` on PATH."""
+    return _foundry_tool("cast")
+
+
+def forge_env() -> dict[str, str]:
+    """The environment for forge over the repository (its ``foundry.toml``), from any working
+    folder: compile with the pinned solc-js through ``tests/forge/solc``, a shim that answers like
+    a native solc (none can be downloaded offline), and import OpenZeppelin from this session's
+    tools folder."""
+    oz = library_dir() / "@openzeppelin" / "contracts"
+    return {**os.environ, "FOUNDRY_SOLC": str(repo_root() / "tests" / "forge" / "solc"),
+            "FOUNDRY_REMAPPINGS": f"@openzeppelin/contracts/={oz}/", "FOUNDRY_OFFLINE": "true"}

@@ -2,8 +2,8 @@
 carried it, with no call tracer: whoever made the call, the instances are found by their
 commitments, which the UpdateAccepted event names.
 
-The registry's ``submitUpdate(modelId, bytes proof, uint256[] instances)`` encodes the proof's
-tail right before the instances' tail (``[len][proof, padded] [len][words]``). The same holds
+The registry's ``submitUpdate(modelId, bytes proof, uint256[] instances, bytes32[] batchPath,
+uint256 minReward)`` encodes the proof's tail right before the instances' tail (``[len][proof, padded] [len][words]``). The same holds
 wherever that call, or any call taking ``(bytes proof, uint256[] instances)``, is ABI-encoded
 inside the input: a direct call, a multisig's or relayer's embedded call, a prover contract's
 own ``submit(proof, instances)``. Each run of ``length`` words after a length word is a

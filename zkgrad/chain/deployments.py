@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from web3 import Web3
 
 from ..circuits.artifacts import DEV_SRS_WARNING, Circuit
@@ -182,3 +183,23 @@ def verify_onchain(w3: Web3, address: str, proof: Proof) -> tuple[Verdict, int]:
     ok = len(out) >= 32 and int.from_bytes(out[:32], "big") == 1
     gas = client.estimate_gas(w3, tx) if ok else 0
     return Verdict(ok, "" if ok else "verifier returned false", "on-chain"), gas
+
+
+def verifier_mismatch(w3: Web3, circuit: Circuit, address: str) -> str | None:
+    """Why ``address`` does not hold the verifier ``circuit`` builds, or None when it does: the same
+    runtime code as its creation code gives (single), or an adapter whose code is the one zkgrad's
+    ``VkaVerifier`` gives for this circuit's VKA in front of ezkl's reusable verifier (reusable)."""
+    v = circuit.verifier()
+    if v.get("kind", "single") == "single":
+        return None if _same_code(w3, address, _compiled(v)) else "its code is not this circuit's verifier"
+    adapter = _compiled(v["adapter"])
+    handle = client.contract_at(w3, address, adapter.abi)
+    try:
+        reusable = str(client.call(handle.functions.verifier()))
+    except (TransactionRevertedError, DeploymentError, ValueError):
+        return "it is no VkaVerifier adapter"
+    if not _same_code(w3, reusable, _compiled(v)):
+        return f"its reusable verifier {reusable} is not the one this circuit's verifier.json builds"
+    vka = [bytes.fromhex(w[2:]) for w in v["vka"]]
+    created = client.eth_call(w3, {"data": adapter.bytecode + abi_encode(["address", "bytes32[]"], [reusable, vka])})
+    return None if client.get_code(w3, address) == created else "its verifying-key artifact (VKA) is not this circuit's"

@@ -33,6 +33,7 @@ from zkgrad.chain.client import (
     transact,
 )
 from zkgrad.chain.logs import DEFAULT_SPAN, read_logs
+from zkgrad.chain.terms import Terms
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.errors import ChainError, InputError
 from zkgrad.layout import AnswerLayout, StepLayout
@@ -43,19 +44,67 @@ HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the cont
 @dataclass(frozen=True)
 class ModelInfo:
     model_id: int
-    owner: str
-    step_verifier: str
-    answer_verifier: str
+    registrant: str
+    terms: Terms
     step_layout: StepLayout
     answer_layout: AnswerLayout
     genesis: bytes
     head: bytes
     head_weights: bytes  # the head's weights commitment (the head itself without momentum)
     version: int  # accepted updates so far; genesis is version 0
-    reward_per_update: int  # wei
     bounty: int  # wei left to pay rewards from
+    spec_digest: bytes  # keccak256 of the published spec (its bytes are in the registration event)
+    code_hashes: tuple[bytes, bytes, bytes]  # of the step, answer and evaluation verifiers at registration
     name: str
-    spec_uri: str
+
+    @property
+    def step_verifier(self) -> str:
+        return self.terms.step_verifier
+
+    @property
+    def answer_verifier(self) -> str:
+        return self.terms.answer_verifier
+
+    @property
+    def reward_per_update(self) -> int:
+        return self.terms.reward_per_update
+
+    @property
+    def eval_layout(self) -> "EvalLayout | None":
+        from zkgrad.layout import EvalLayout
+
+        t = self.terms
+        return EvalLayout(self.step_layout.weights_words, t.held_out_size, t.eval_unit) if t.evaluated else None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A model's ModelRegistered event: its terms and the published spec's bytes."""
+
+    model_id: int
+    registrant: str
+    terms: Terms
+    spec: bytes
+    block: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """An accepted evaluation: ``correct`` of the ``total`` held-out samples, at ``version``."""
+
+    model_id: int
+    version: int
+    correct: int
+    total: int
+    prover: str
+    block: int
+    tx_hash: str
+    gas_used: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total
 
 
 @dataclass(frozen=True)
@@ -139,30 +188,24 @@ class Registry:
     # --- models -----------------------------------------------------------------------
     def register_model(
         self,
-        step_verifier: str,
-        answer_verifier: str,
+        terms: Terms,
         step_layout: StepLayout,
         answer_layout: AnswerLayout,
         genesis: bytes,
         *,
+        spec: bytes,
         genesis_weights: bytes | None = None,
-        reward_per_update: int = 0,
         name: str = "",
-        spec_uri: str = "",
         account: LocalAccount | None = None,
     ) -> int:
-        """Register a model owned by the signer; returns its id. ``genesis`` commits to the whole
-        state, ``genesis_weights`` to its weights (needed, and different, only with momentum)."""
+        """Register a model under ``terms`` (fixed for good), the signer its registrant; returns
+        its id. ``genesis`` commits to the whole state, ``genesis_weights`` to its weights (needed,
+        and different, only with momentum); ``spec`` is published in the registration event."""
+        if not spec:
+            raise InputError("a model is registered with its published spec", hint="pass spec=published(...)")
         fn = self.contract.functions.registerModel(
-            checksum_address(step_verifier),
-            checksum_address(answer_verifier),
-            shape(step_layout, answer_layout),
-            _bytes32(genesis),
-            _bytes32(genesis if genesis_weights is None else genesis_weights),
-            reward_per_update,
-            name,
-            spec_uri,
-        )
+            terms.to_abi(), shape(step_layout, answer_layout), _bytes32(genesis),
+            _bytes32(genesis if genesis_weights is None else genesis_weights), name, bytes(spec))
         receipt = transact(self.w3, fn, account=account)
         (event,) = self.contract.events.ModelRegistered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["modelId"])
@@ -175,22 +218,6 @@ class Registry:
         """(funder, amount) of each of the model's Funded events from block ``first`` on."""
         logs = self._logs("Funded", model_id, first, block_number(self.w3))
         return [(str(log["args"]["funder"]), int(log["args"]["amount"])) for log in logs]
-
-    def set_reward_per_update(
-        self, model_id: int, reward: int, *, account: LocalAccount | None = None
-    ) -> Any:
-        return transact(
-            self.w3, self.contract.functions.setRewardPerUpdate(model_id, reward), account=account
-        )
-
-    def transfer_ownership(
-        self, model_id: int, new_owner: str, *, account: LocalAccount | None = None
-    ) -> Any:
-        fn = self.contract.functions.transferOwnership(model_id, checksum_address(new_owner))
-        return transact(self.w3, fn, account=account)
-
-    def set_spec_uri(self, model_id: int, spec_uri: str, *, account: LocalAccount | None = None) -> Any:
-        return transact(self.w3, self.contract.functions.setSpecURI(model_id, spec_uri), account=account)
 
     def withdraw(self, to: str | None = None, *, account: LocalAccount | None = None) -> Any:
         """Take the rewards credited to the signer (those a push payment could not deliver)."""
@@ -206,10 +233,15 @@ class Registry:
         proof: bytes | str,
         instances: Sequence[int],
         *,
+        batch_path: Sequence[bytes],
+        min_reward: int = 0,
         account: LocalAccount | None = None,
     ) -> UpdateReceipt:
-        """Submit a training-step proof; the head moves to its "after" commitment."""
-        fn = self.contract.functions.submitUpdate(model_id, _proof(proof), _words(instances))
+        """Submit a training-step proof with the Merkle path of its batch in the model's dataset
+        (``zkgrad.circuits.dataset.batch_proof``); the head moves to its "after" commitment.
+        Reverts (RewardBelowMinimum) unless the update pays at least ``min_reward`` wei."""
+        fn = self.contract.functions.submitUpdate(model_id, _proof(proof), _words(instances),
+                                                  [_bytes32(h) for h in batch_path], min_reward)
         receipt = transact(self.w3, fn, account=account)
         (event,) = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
         paid = self.contract.events.RewardPaid().process_receipt(receipt, errors=DISCARD)
@@ -244,6 +276,15 @@ class Registry:
         (event,) = self.contract.events.AnswerAccepted().process_receipt(receipt, errors=DISCARD)
         return _answer(event, receipt)
 
+    def submit_evaluation(
+        self, model_id: int, proof: bytes | str, instances: Sequence[int], *, account: LocalAccount | None = None
+    ) -> EvaluationRecord:
+        """Submit an evaluation proof of the head weights on the model's registered held-out set."""
+        fn = self.contract.functions.submitEvaluation(model_id, _proof(proof), _words(instances))
+        receipt = transact(self.w3, fn, account=account)
+        (event,) = self.contract.events.EvaluationAccepted().process_receipt(receipt, errors=DISCARD)
+        return _evaluation(event, receipt)
+
     # --- reads ------------------------------------------------------------------------
     def head(self, model_id: int) -> bytes:
         return bytes(call(self.contract.functions.head(model_id)))
@@ -260,23 +301,37 @@ class Registry:
 
     def model(self, model_id: int) -> ModelInfo:
         m = call(self.contract.functions.model(model_id))
-        state, weights, batch, inputs, outputs = (int(v) for v in m[3])
+        state, weights, batch, inputs, outputs = (int(v) for v in m[2])
         return ModelInfo(
-            model_id,
-            str(m[0]),
-            str(m[1]),
-            str(m[2]),
-            StepLayout(state, batch, weights),
-            AnswerLayout(weights, inputs, outputs),
-            bytes(m[4]),
-            bytes(m[5]),
-            bytes(m[6]),
-            int(m[7]),
-            int(m[8]),
-            int(m[9]),
-            str(m[10]),
-            str(m[11]),
+            model_id=model_id,
+            registrant=str(m[0]),
+            terms=Terms.from_abi(m[1]),
+            step_layout=StepLayout(state, batch, weights),
+            answer_layout=AnswerLayout(weights, inputs, outputs),
+            genesis=bytes(m[3]),
+            head=bytes(m[4]),
+            head_weights=bytes(m[5]),
+            version=int(m[6]),
+            bounty=int(m[7]),
+            spec_digest=bytes(m[8]),
+            code_hashes=(bytes(m[9]), bytes(m[10]), bytes(m[11])),
+            name=str(m[12]),
         )
+
+    def registration(self, model_id: int) -> Registration:
+        """The model's registration event: its terms and published spec, from the chain alone."""
+        at = self._known_at(model_id, self.model(model_id).genesis)
+        (log,) = self._logs("ModelRegistered", model_id, at, at)
+        a = log["args"]
+        return Registration(model_id, str(a["registrant"]), Terms.from_abi(tuple(a["terms"].values())),
+                            bytes(a["spec"]), int(log["blockNumber"]), _hex(log["transactionHash"]))
+
+    def evaluations(self, model_id: int) -> list[EvaluationRecord]:
+        """Every accepted evaluation of the model, by version."""
+        first = self._known_at(model_id, self.model(model_id).genesis)
+        out = [_evaluation(log, get_receipt(self.w3, log["transactionHash"]))
+               for log in self._logs("EvaluationAccepted", model_id, first, block_number(self.w3))]
+        return sorted(out, key=lambda r: r.version)
 
     def version_of(self, model_id: int, commitment: bytes) -> int | None:
         """The version whose weights have ``commitment``, or None if the model never had them."""
@@ -357,6 +412,13 @@ def _answer(event: Any, receipt: Any) -> AnswerRecord:
         tx_hash=_hex(receipt["transactionHash"]),
         gas_used=int(receipt["gasUsed"]),
     )
+
+
+def _evaluation(event: Any, receipt: Any) -> EvaluationRecord:
+    a = event["args"]
+    return EvaluationRecord(model_id=int(a["modelId"]), version=int(a["version"]), correct=int(a["correct"]),
+                            total=int(a["total"]), prover=str(a["prover"]), block=int(receipt["blockNumber"]),
+                            tx_hash=_hex(receipt["transactionHash"]), gas_used=int(receipt["gasUsed"]))
 
 
 def shape(step: StepLayout, answer: AnswerLayout) -> tuple[int, int, int, int, int]:

@@ -92,7 +92,8 @@ def compile_model(
                              scales=[config.scale] if config.scale is not None else None,
                              rebase_multipliers=[config.scale_rebase_multiplier] if config.scale_rebase_multiplier else None,
                              max_logrows=config.max_logrows, lookup_safety_margin=config.lookup_safety_margin)
-        settings = json.loads(c.settings.read_text())
+        settings = _canonical(json.loads(c.settings.read_text()))
+        fsio.write_json(c.settings, settings)
         _check_scales(settings, config)
         logrows = int(settings["run_args"]["logrows"])
         with timings.stage("compile"):
@@ -147,6 +148,17 @@ def _prod(shape: list[int]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def _canonical(settings: dict[str, Any]) -> dict[str, Any]:
+    """ezkl lists required range checks and lookups in hash-set order, which changes from run to
+    run and with it the circuit's layout and verifying key; sorted (and the timestamp zeroed), the same
+    inputs give the same keys and verifier on every build (``zkgrad audit`` rebuilds them)."""
+    for name in ("required_range_checks", "required_lookups"):
+        if isinstance(settings.get(name), list):
+            settings[name] = sorted(settings[name], key=lambda v: json.dumps(v, sort_keys=True))
+    settings["timestamp"] = 0
+    return settings
 
 
 def _check_scales(settings: dict[str, Any], config: CircuitConfig) -> None:

@@ -16,8 +16,9 @@ _VISIBILITIES = ("public", "private", "fixed", "hashed/public", "hashed/private"
 class CircuitConfig:
     """How a model becomes a circuit. Part of the circuit's content address."""
 
-    kind: Literal["inference", "step", "answer"] = "inference"
-    """inference: any ONNX model; step: a training step; answer: inference bound to committed weights."""
+    kind: Literal["inference", "step", "answer", "eval"] = "inference"
+    """inference: any ONNX model; step: a training step; answer: inference bound to committed weights;
+    eval: the count of a fixed held-out set classified correctly by committed weights."""
     input_visibility: Visibility = "public"
     """Graph inputs: public values, or hashed/public (one Poseidon hash per tensor is public)."""
     output_visibility: Visibility = "public"
@@ -65,7 +66,7 @@ class CircuitConfig:
         return cls(**known)
 
 
-def committed(kind: Literal["step", "answer"], scale: int, commitment: str = "public", **kw: Any) -> CircuitConfig:
+def committed(kind: Literal["step", "answer", "eval"], scale: int, commitment: str = "public", **kw: Any) -> CircuitConfig:
     """Config for circuits whose weights and data enter as committed inputs (``zkgrad.layout``):
     public values under the ``public`` commitment, one Poseidon hash per tensor under ``hashed``.
 
@@ -76,9 +77,14 @@ def committed(kind: Literal["step", "answer"], scale: int, commitment: str = "pu
     rows, which keeps it at logrows 16): every output is computed by the circuit, and the state
     going in is pinned by the registry to an earlier proof's output or the registered genesis.
     The batch is not (yet): until the registry pins it to a committed dataset, a prover picks x
-    and y, and values outside the quantized range are then as free as poisoned ones."""
+    and y, and values outside the quantized range are then as free as poisoned ones.
+
+    An ``eval`` circuit has the weights as its only input and the count of correct answers as its
+    only output; its held-out set is constants of the graph, which ``fixed`` bakes into the
+    verifying key. ``kw`` overrides any of these settings (``zkgrad.circuits.evaluation`` sets the
+    rebase multiplier)."""
     io = "public" if commitment == "public" else "hashed/public"
-    return CircuitConfig(
+    settings: dict[str, Any] = dict(
         kind=kind,
         input_visibility=io,
         output_visibility=io if kind == "step" else "public",
@@ -86,8 +92,8 @@ def committed(kind: Literal["step", "answer"], scale: int, commitment: str = "pu
         scale=scale,
         scale_rebase_multiplier=1,
         ignore_range_check_inputs_outputs=commitment == "public",
-        **kw,
     )
+    return CircuitConfig(**{**settings, **kw})
 
 
 PLANNED_STEPS = 100

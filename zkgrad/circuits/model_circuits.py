@@ -3,7 +3,8 @@
 Both take the weights as committed inputs (``zkgrad.layout``: public values, or one Poseidon
 hash per tensor), so one circuit, and one verifier contract, serves every version of the model.
 Both are calibrated along a float32 run of the planned steps (``zkgrad.circuits.ranges``), so
-their lookup ranges last the whole run.
+their lookup ranges last the whole run. A classifier may have a third, its proven held-out
+evaluation (``zkgrad.circuits.evaluation``), compiled on its own into ``folder/evaluation``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from ..data import Dataset
-from ..layout import AnswerLayout, StepLayout
+from ..errors import InputError
+from ..layout import AnswerLayout, EvalLayout, StepLayout
 from ..progress import Reporter
 from .artifacts import Circuit
 from .checkpoint import Checkpoint
@@ -32,6 +34,8 @@ class ModelCircuits:
     spec: ModelSpec
     step: Circuit
     answer: Circuit
+    evaluation: Circuit | None = None
+    """The proven held-out evaluation (``zkgrad.circuits.evaluation``), when one was compiled."""
 
     @property
     def step_layout(self) -> StepLayout:
@@ -41,9 +45,17 @@ class ModelCircuits:
     def answer_layout(self) -> AnswerLayout:
         return AnswerLayout(**self.answer.manifest["config"]["extra"]["layout"])
 
+    @property
+    def evaluation_layout(self) -> EvalLayout:
+        if self.evaluation is None:
+            raise InputError("this model has no evaluation circuit",
+                             hint="compile one with zkgrad.circuits.evaluation.compile_evaluation")
+        return EvalLayout(**self.evaluation.manifest["config"]["extra"]["layout"])
+
     @classmethod
     def open(cls, spec: ModelSpec, folder: Path) -> "ModelCircuits":
-        return cls(spec, Circuit.open(folder / "step"), Circuit.open(folder / "answer"))
+        evaluation = Circuit.open(folder / "evaluation") if (folder / "evaluation").is_dir() else None
+        return cls(spec, Circuit.open(folder / "step"), Circuit.open(folder / "answer"), evaluation)
 
 
 @dataclass(frozen=True)
@@ -80,13 +92,14 @@ def compile_circuits(
     data: Dataset | tuple[np.ndarray, np.ndarray],
     *,
     out: Path,
-    srs: Path | None = None,
+    srs: Path | Mapping[str, Path] | None = None,
     plan: CalibrationPlan | None = None,
     reporter: Reporter | None = None,
     verifier: VerifierBuilder | None = None,
 ) -> tuple[ModelCircuits, bool]:
     """Compile (or reuse) ``out/step`` and ``out/answer``, calibrated along a float32 run of
-    ``plan.steps`` steps from genesis on ``data``'s batch schedule; returns (circuits, both reused)."""
+    ``plan.steps`` steps from genesis on ``data``'s batch schedule; returns (circuits, both reused).
+    ``srs``: one file for both, or one per circuit name (an audit rebuilding each on its own SRS)."""
     plan = plan or CalibrationPlan()
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
@@ -96,14 +109,18 @@ def compile_circuits(
             step_layout.check_calldata()
         cal = calibration(spec, genesis, data, step_graph.onnx_path, plan)
         step, r1 = compile_model(
-            step_graph.onnx_path, cal.step_sample, out=out / "step", srs=srs, reporter=reporter, verifier=verifier,
+            step_graph.onnx_path, cal.step_sample, out=out / "step", srs=_srs(srs, "step"), reporter=reporter, verifier=verifier,
             calibration=cal.step_more,
             config=committed("step", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
                              extra={"spec": spec.to_dict(), "layout": asdict(step_layout), "calibration": cal.record,
                                     "n_params": step_graph.n_params, "state_names": list(step_graph.state_names)}))
         answer, r2 = compile_model(
-            answer_graph.onnx_path, cal.answer_sample, out=out / "answer", srs=srs, reporter=reporter,
+            answer_graph.onnx_path, cal.answer_sample, out=out / "answer", srs=_srs(srs, "answer"), reporter=reporter,
             verifier=verifier, calibration=cal.answer_more,
             config=committed("answer", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
                              extra={"spec": spec.to_dict(), "layout": asdict(answer_layout), "calibration": cal.record}))
     return ModelCircuits(spec, step, answer), r1 and r2
+
+
+def _srs(srs: Path | Mapping[str, Path] | None, name: str) -> Path | None:
+    return srs.get(name) if isinstance(srs, Mapping) else srs

@@ -328,3 +328,10 @@ def check_srs(path: Path | str, min_logrows: int, *, samples: int = 8, seed: int
         raise refuse(f"the powers of tau are not consecutive "
                      f"(pairing check over {len(pairs)} sampled pairs failed)")
     return SrsInfo(path=path, logrows=k, sha256=scan.hash.hexdigest(), kind="ceremony")
+
+
+def find_srs(sha256: str, logrows: int, folders: Sequence[Path] = ()) -> Path | None:
+    """A file with this sha256: the development SRS of ``logrows`` cached here, or any ``*.srs`` in
+    ``folders`` (where an auditor keeps the ceremony or development files a model names)."""
+    candidates = [_srs_home() / f"dev-k{logrows}.srs", *(p for f in folders for p in sorted(Path(f).glob("*.srs")))]
+    return next((p for p in candidates if p.is_file() and sha256_file(p) == sha256), None)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value
@@ -225,7 +226,7 @@ class _Traced(nn.Module):
         return tuple(self.gm(*args))
 
 
-def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
+def export_graph(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
             input_names: list[str], output_names: list[str], out_path: Path) -> list[np.ndarray]:
     """Trace ``fn``, write its ONNX graph to ``out_path``; returns torch's outputs on ``args``."""
     gm = make_fx(fn, decomposition_table=_decompositions())(*args)
@@ -249,10 +250,25 @@ def _export(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Te
                                hint="the model uses an operation the exporter cannot trace") from e
         finally:
             quiet.setLevel(level)
+        _strip_provenance(tmp)
         # the float pass of the written graph must agree with torch before the file is kept
         check_agrees(FloatGraph(tmp), [a.detach().numpy() for a in args], expected)
     check_onnx_ops(out_path)
     return expected
+
+
+def _strip_provenance(path: Path) -> None:
+    """Drop what the exporter records about where and when it ran (stack traces with file paths,
+    trace counters, doc strings): the same spec then gives the same bytes on any machine, and so
+    the same circuit and verifier (``zkgrad audit`` rebuilds them)."""
+    model = onnx.load(str(path))
+    for holder in (model, model.graph, *model.graph.node, *model.graph.input, *model.graph.output,
+                   *model.graph.initializer, *model.graph.value_info):
+        if hasattr(holder, "metadata_props"):
+            del holder.metadata_props[:]
+        if hasattr(holder, "doc_string"):
+            holder.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def _module_of(spec: ModelSpec, module: nn.Module | None) -> nn.Module:
@@ -273,7 +289,7 @@ def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Mo
         y[torch.arange(spec.batch_size), torch.randint(0, spec.num_classes, (spec.batch_size,))] = 1.0
     args = [*state, x, y]
     state_shapes = tuple(tuple(t.shape) for t in state)
-    outs = _export(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
+    outs = export_graph(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
     return StepGraph(
         kind="step", onnx_path=Path(out_path), param_names=tuple(names),
         param_shapes=tuple(tuple(p.shape) for p in params),
@@ -297,7 +313,7 @@ def export_inference(spec: ModelSpec, out_path: Path | str, *, module: nn.Module
 
     x = torch.randn((batch_size or spec.batch_size, *spec.input_shape))
     in_names = param_input_names(names)
-    (out,) = _export(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
+    (out,) = export_graph(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
     shapes = tuple(tuple(p.shape) for p in params)
     return StepGraph(
         kind="inference", onnx_path=Path(out_path), param_names=tuple(names), param_shapes=shapes,

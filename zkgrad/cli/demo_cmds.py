@@ -73,7 +73,9 @@ def demo(
     lines = [
         "",
         f"[bold]steps accepted on chain:[/] {res.steps_accepted}",
-        f"[bold]held-out accuracy[/] (computed here, not proven): accepted head's weights {res.accuracy_proven:.1%}, "
+        f"[bold]proven held-out accuracy[/] of version {res.evaluation['version']}: {res.evaluation['correct']}/"
+        f"{res.evaluation['total']} ({res.accuracy_proven:.1%}), accepted and recorded on chain",
+        f"[bold]whole held-out set[/] (computed here, not proven): head's weights {res.accuracy_head:.1%}, "
         f"float32 shadow run {res.accuracy_float:.1%}",
         f"[bold]mean prove time:[/] {res.mean_prove_s:.1f} s per step; [bold]gas per update:[/] {res.mean_update_gas:,.0f}",
         f"[bold]largest |proven − float32| parameter difference in a step:[/] {res.max_abs_param_diff:.2e}",

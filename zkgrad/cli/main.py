@@ -15,7 +15,7 @@ import typer
 from typer import _click as click  # typer 0.29 vendors click: its exceptions are these
 from typer.core import TyperGroup
 
-from . import chain_cmds, circuit_cmds, demo_cmds, model_cmds, registry_cmds
+from . import chain_cmds, circuit_cmds, data_cmds, demo_cmds, model_cmds, registry_cmds
 
 
 class DefaultGroup(TyperGroup):
@@ -56,11 +56,13 @@ app.command("verify")(circuit_cmds.verify)
 app.command("deploy")(circuit_cmds.deploy)
 app.add_typer(chain_cmds.app, name="chain")
 app.add_typer(model_cmds.model_app, name="model")
+app.add_typer(data_cmds.data_app, name="data")
 prove_app.command("step")(model_cmds.prove_step)
 prove_app.command("answer")(model_cmds.prove_answer)
 app.add_typer(registry_cmds.registry_app, name="registry")
 app.command("register")(registry_cmds.register_model)
 app.add_typer(registry_cmds.submit_app, name="submit")
+app.command("evaluate")(registry_cmds.evaluate)
 app.command("history")(registry_cmds.history)
 app.command("audit")(registry_cmds.audit)
 app.command("demo")(demo_cmds.demo)

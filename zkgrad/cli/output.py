@@ -15,8 +15,8 @@ from rich.text import Text
 
 from ..progress import clock
 
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, emoji=False)
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def error_line(message: str, hint: str | None = None, *, prefix: str = "error") -> None:

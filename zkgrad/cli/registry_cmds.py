@@ -1,4 +1,4 @@
-"""On-chain acceptance: registry deploy, register, submit update|answer, history, audit."""
+"""On-chain acceptance: registry deploy, register, submit update|answer, evaluate, history, audit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from .options import Json, Rpc, address_option, resolve_rpc
 from .output import Output
@@ -55,7 +56,8 @@ def register_model(
     registry: Registry_ = None,
     json_: Json = False,
 ) -> None:
-    """Deploy the model's verifiers and register it with its genesis commitment."""
+    """Deploy the model's verifiers and register it, under terms fixed for good: its genesis, its
+    committed dataset and held-out set ('zkgrad data commit'), its reward, its published spec."""
     from ..train.onchain import register as do_register
     from ..train.workspace import Workspace
 
@@ -69,15 +71,17 @@ def register_model(
 def submit_update(
     step: Annotated[Path, typer.Argument(help="Step folder from 'zkgrad prove step' (or its proof.json)")],
     model_id: Annotated[int, typer.Option("--model-id", min=1, max=UINT256_MAX, help="Model id")],
+    min_reward: Annotated[int, typer.Option(min=0, max=UINT256_MAX, help="Revert unless the update pays at least this many wei")] = 0,
     rpc: Rpc = None,
     registry: Registry_ = None,
     json_: Json = False,
 ) -> None:
-    """Submit a proven training step; the registry accepts it only if it starts from the head."""
-    from ..prover.proof import Proof
+    """Submit a proven training step from a workspace's step folder; the registry accepts it only if
+    it starts from the head and used the batch the committed dataset schedules for it."""
+    from ..train.submit import step_submission
 
-    p = Proof.load(step / "proof.json" if step.is_dir() else step)
-    r = _registry(rpc, registry).submit_update(model_id, p.proof_bytes, p.instances)
+    proof, instances, path = step_submission(step)
+    r = _registry(rpc, registry).submit_update(model_id, proof, instances, batch_path=path, min_reward=min_reward)
     Output(json_).result({"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
                           "batch": "0x" + r.batch.hex(), "gas_used": r.gas_used, "tx_hash": r.tx_hash,
                           "reward": r.reward},
@@ -103,43 +107,77 @@ def submit_answer(
                          f"answer {a.answer_id} accepted against version {a.version} ({a.gas_used} gas)")
 
 
+def evaluate(
+    workspace: Annotated[Path, typer.Argument(help="Model workspace holding the head and the evaluation circuit")],
+    model_id: Annotated[int, typer.Option("--model-id", min=1, max=UINT256_MAX, help="Model id")],
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Prove the head's accuracy on the registered held-out set and record it on chain."""
+    from ..train.evaluate import evaluate as do_evaluate
+    from ..train.workspace import Workspace
+
+    e = do_evaluate(Workspace.open(workspace), _registry(rpc, registry), model_id)
+    Output(json_).result({"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
+                          "prover": e.prover, "tx_hash": e.tx_hash, "gas_used": e.gas_used},
+                         f"version {e.version}: {e.correct}/{e.total} held-out samples correct "
+                         f"({e.accuracy:.1%}), proven and recorded on chain")
+
+
 def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_span: LogSpan = None,
             json_: Json = False) -> None:
-    """The model's lineage: every accepted update with its batch commitment, prover and gas."""
+    """The model's lineage: every accepted update with its batch, prover and gas, and the proven
+    held-out accuracy of each evaluated version."""
     reg = _registry(rpc, registry, log_span)
     info = reg.model(model_id)
+    evals = {e.version: e for e in reg.evaluations(model_id)} if info.terms.evaluated else {}
     rows = [{"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
              "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
              "tx_hash": r.tx_hash} for r in reg.history(model_id)]
+    accuracy = [{"version": v, "correct": e.correct, "total": e.total, "accuracy": e.accuracy, "prover": e.prover}
+                for v, e in sorted(evals.items())]
     lines = [f"model {model_id} '{info.name}': version {info.version}, head 0x{info.head.hex()[:16]}…, "
-             f"genesis 0x{info.genesis.hex()[:16]}…"]
+             f"genesis 0x{info.genesis.hex()[:16]}…, data root 0x{info.terms.dataset_root.hex()[:16]}…"]
     lines += [f"  v{r['version']:<4} after {r['after'][:18]}… batch {r['batch'][:18]}… by {r['prover']} "
               f"block {r['block']} gas {r['gas_used']}" for r in rows]
+    lines += [f"  v{a['version']:<4} proven held-out accuracy {a['correct']}/{a['total']} ({a['accuracy']:.1%})"
+              for a in accuracy]
     Output(json_).result({"model_id": model_id, "name": info.name, "version": info.version,
                           "head": "0x" + info.head.hex(), "genesis": "0x" + info.genesis.hex(),
-                          "spec_uri": info.spec_uri, "updates": rows}, "\n".join(lines))
+                          "dataset_root": "0x" + info.terms.dataset_root.hex(),
+                          "spec_digest": "0x" + info.spec_digest.hex(), "updates": rows, "evaluations": accuracy},
+                         "\n".join(lines))
 
 
 def audit(
     model_id: ModelId,
-    circuit: Annotated[Optional[Path], typer.Option(help="Step circuit folder; default: from the model's spec URI")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="The training data file; default: the source the published spec names")] = None,
+    held_out: Annotated[Optional[Path], typer.Option("--held-out", help="The held-out data file; default: the published source")] = None,
+    srs_dir: Annotated[Optional[list[Path]], typer.Option("--srs-dir", help="A folder holding the SRS files the model names (by sha256); repeatable")] = None,
     rpc: Rpc = None,
     registry: Registry_ = None,
     log_span: LogSpan = None,
     json_: Json = False,
 ) -> None:
-    """Re-verify every accepted update from calldata and check the chain of commitments. Exit 1 if not clean."""
-    from ..chain.audit import audit as do_audit
-    from ..circuits.artifacts import Circuit
+    """What a model id means, checked from the chain and the data alone: the published spec, the
+    dataset root, the verifiers' code rebuilt from the spec, and every accepted update re-verified
+    from calldata. Exit 1 if anything does not match."""
+    from ..train.model_audit import audit_model
 
     reg = _registry(rpc, registry, log_span)
-    folder = circuit or Path(reg.model(model_id).spec_uri) / "circuits" / "step"
-    report = do_audit(reg, model_id, Circuit.open(folder))
-    lines = [f"audit of model {model_id}: {'[green]clean[/]' if report.ok else '[red]FAILED[/]'} "
-             f"({len(report.steps)} updates, head {report.head[:18]}…)"]
-    proof = {(True, True): "ok", (False, True): "REFUSED", (False, False): "NOT IN CALLDATA"}
-    lines += [f"  v{s.version}: proof {proof[s.verified, s.in_calldata]}, chain {'ok' if s.chained else 'BROKEN'}"
-              + (f" — {s.reason}" if s.reason else "") for s in report.steps]
-    Output(json_).result(report.to_dict(), "\n".join(lines))
+    o = Output(json_)
+    report = audit_model(reg, model_id, data=str(data.resolve()) if data else None,
+                         held_out=str(held_out.resolve()) if held_out else None,
+                         srs_dirs=tuple(srs_dir or ()), reporter=o.reporter())
+    lines = [f"audit of model {model_id}: {'[green]clean[/]' if report.ok else '[red]FAILED[/]'}"]
+    lines += [f"  {'ok' if f.ok else 'FAILED'}  {f.what}: {escape(f.detail)}" for f in report.findings]
+    if report.lineage is not None:
+        lin = report.lineage
+        proof = {(True, True): "ok", (False, True): "REFUSED", (False, False): "NOT IN CALLDATA"}
+        lines.append(f"  lineage: {len(lin.steps)} updates, head {lin.head[:18]}…")
+        lines += [f"    v{s.version}: proof {proof[s.verified, s.in_calldata]}, chain {'ok' if s.chained else 'BROKEN'}"
+                  + (f" — {s.reason}" if s.reason else "") for s in lin.steps]
+    o.result(report.to_dict(), "\n".join(lines))
     if not report.ok:
         raise typer.Exit(1)

@@ -1,34 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity ^0.8.28; // transient storage variables (the re-entrancy lock) need 0.8.28
+pragma solidity ^0.8.28; // transient storage (OpenZeppelin's ReentrancyGuardTransient) needs 0.8.24+
 
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IVerifier} from "./IVerifier.sol";
 
 /// @title ZkgradRegistry
-/// @notice Models that advance only through proven training steps, and answers proven against
-/// their weights. Anyone may submit; the verifiers alone decide what is accepted.
-/// @dev The public-instance layout is zkgrad/layout.py; stepLayout/answerLayout repeat its offsets
-/// (tests/test_layout.py fails if they drift). A proof's public values are words: a model's state
-/// (its parameters, then momentum velocities) takes stateWords, of which the first weightsWords are
-/// the parameters; a batch takes batchWords, an answer's input inputWords. A commitment is
-/// keccak256(abi.encodePacked(words)) over uint256 words: the head is the commitment of the state,
-/// an answer names the commitment of the weights (the same, without momentum).
+/// @notice Models that advance only through proven training steps on their committed dataset's
+/// scheduled batches, under terms fixed at registration; answers and evaluations proven against
+/// their head weights. Anyone may submit; the verifiers and the registered terms alone decide.
+/// @dev The public-instance layout is zkgrad/layout.py; stepLayout/answerLayout/evalLayout repeat
+/// its offsets (tests/test_layout.py fails if they drift). A proof's public values are words: a
+/// model's state (its parameters, then momentum velocities) takes stateWords, of which the first
+/// weightsWords are the parameters; a batch takes batchWords, an answer's input inputWords. A
+/// commitment is keccak256(abi.encodePacked(words)) over uint256 words: the head is the commitment
+/// of the state, answers and evaluations name the commitment of the weights.
 ///
-/// Versions: genesis is version 0; each accepted update adds one, so the head's version is the
-/// number of accepted updates. A model never returns to weights it already had: each weights
-/// commitment names exactly one version, which makes a replayed update impossible (its "after"
-/// commitment is already recorded) and lets an answer name a past version by its number.
-/// Gas: an accepted update writes one new slot (who proved which commitment, as which version,
-/// when) and the head (two more with momentum: the weights' record and headWeights); the version
-/// is that record's, not a counter. The before/batch commitments and the loss word live in the
-/// UpdateAccepted event, which any client can read; under zkgrad's public commitment the new
-/// state's values themselves are in the transaction's calldata.
-/// Replay keys: an update's is its "after" commitment (ReplayedProof also refuses a step that
-/// changes nothing or returns to an older version: the lineage is a simple path, so a cycle can
-/// never make an old proof acceptable again); an answer's is answerKey(modelId, instances).
+/// Terms (registerModel) never change: the three verifiers and their code hashes, the digest of
+/// the published spec (whose bytes are in the ModelRegistered event), the SRS identity, the
+/// dataset's Merkle root and length, the held-out set's commitment and size, the genesis and the
+/// reward per update. The registrant has no powers after registration.
+///
+/// Data: the update that starts at version v must use the batch with schedule index
+/// v % nBatches. Its leaf is OpenZeppelin's StandardMerkleTree leaf of (uint256 index, bytes32
+/// batchCommitment); the submission carries the Merkle path (zkgrad/merkle.py builds the tree).
+///
+/// Versions: genesis is version 0; each accepted update adds one. A model never returns to a
+/// state it already had: each commitment names exactly one version, which makes a replayed update
+/// impossible (its "after" commitment is already recorded).
 /// Limits: the proofs do not bind the submitter, so whoever sees a pending submission can
-/// front-run it and take its reward; binding msg.sender needs it as a public instance.
+/// front-run it and take its reward (docs/PROTOCOL.md).
 /// Needs a chain with EIP-1153 (transient storage, Cancun or later).
-contract ZkgradRegistry {
+contract ZkgradRegistry is ReentrancyGuardTransient {
     /// @notice The BN254 scalar field modulus; every public instance must be below it.
     uint256 public constant FIELD_MODULUS =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
@@ -44,29 +47,52 @@ contract ZkgradRegistry {
         uint32 nOutputs;
     }
 
+    /// @notice What a model is, fixed at registration.
+    struct Terms {
+        address stepVerifier;
+        address answerVerifier;
+        address evalVerifier; // address(0): the model has no proven evaluation
+        bytes32 datasetRoot; // StandardMerkleTree root over (index, batchCommitment)
+        uint32 nBatches; // leaves in the dataset tree
+        bytes32 heldOut; // commitment of the held-out set the evaluation verifier has built in
+        uint32 heldOutSize;
+        uint64 evalUnit; // an evaluation's output word is (number correct) * evalUnit
+        bytes32 srs; // identity of the SRS the verifiers were made with (zkgrad.circuits.srs)
+        uint128 rewardPerUpdate; // wei per accepted update while the bounty lasts
+    }
+
     struct Model {
         // slot 0: read by every update
         IVerifier stepVerifier;
-        uint32 stateWords;
-        uint32 weightsWords;
+        uint24 stateWords;
+        uint24 weightsWords;
         uint24 batchWords;
-        bool rewarding; // rewardPerUpdate != 0
-        // slot 1: read and written by every accepted update
+        uint24 nBatches;
+        // slot 1, 2: read (and written) by every accepted update
         bytes32 head;
-        // slot 2: the head's weights commitment, kept only when the state is more than the weights
+        bytes32 datasetRoot;
+        // slot 3: the head's weights commitment, kept only when the state is more than the weights
         bytes32 headWeights;
-        // slot 3: read and written by accepted updates of rewarding models
+        // slot 4: read and written by accepted updates
         uint128 rewardPerUpdate;
         uint128 bounty;
-        // slot 4: read by every answer
+        // read by answers and evaluations
         IVerifier answerVerifier;
         uint32 inputWords;
         uint32 nOutputs;
-        // registration-time data
-        address owner;
+        IVerifier evalVerifier;
+        uint32 heldOutSize;
+        uint64 evalUnit;
+        bytes32 heldOut;
+        // registration-time record
+        address registrant;
         bytes32 genesis;
+        bytes32 specDigest; // keccak256 of the published spec bytes
+        bytes32 srs;
+        bytes32 stepCodeHash;
+        bytes32 answerCodeHash;
+        bytes32 evalCodeHash;
         string name;
-        string specURI;
     }
 
     /// @dev One slot: who proved the step that led to a commitment, which version it is, when.
@@ -84,20 +110,28 @@ contract ZkgradRegistry {
         uint256[] outputs;
     }
 
+    /// @notice A proven evaluation of one version's weights on the registered held-out set.
+    struct Evaluation {
+        address prover;
+        uint32 correct;
+        uint48 blockNumber; // 0: not evaluated
+    }
+
     /// @notice What model() returns (standard ABI tuple).
     struct ModelInfo {
-        address owner;
-        address stepVerifier;
-        address answerVerifier;
+        address registrant;
+        Terms terms;
         Shape shape;
         bytes32 genesis;
         bytes32 head;
         bytes32 headWeights;
         uint256 version;
-        uint256 rewardPerUpdate;
         uint256 bounty;
+        bytes32 specDigest;
+        bytes32 stepCodeHash;
+        bytes32 answerCodeHash;
+        bytes32 evalCodeHash;
         string name;
-        string specURI;
     }
 
     uint256 public modelCount;
@@ -105,40 +139,43 @@ contract ZkgradRegistry {
     mapping(uint256 modelId => mapping(bytes32 commitment => Weights)) private _weights;
     mapping(uint256 modelId => Answer[]) private _answers;
     mapping(bytes32 key => uint256 answerIdPlusOne) private _answerOf;
+    mapping(uint256 modelId => mapping(uint256 version => Evaluation)) private _evaluations;
     /// @notice Rewards whose transfer failed, waiting to be withdrawn (pull payment).
     mapping(address prover => uint256 amount) public credit;
-    bool private transient _locked;
 
     // --- errors ---------------------------------------------------------------------------
     error UnknownModel(uint256 modelId);
-    error NotOwner(uint256 modelId, address caller);
     error MalformedInstances(uint256 expected, uint256 got);
     error InstanceOutOfField(uint256 index, uint256 value);
     error StaleHead(bytes32 head, bytes32 got);
     error ReplayedProof(bytes32 key);
     error InvalidProof();
+    error WrongBatch(uint256 version, uint256 scheduleIndex, bytes32 batchCommitment);
     error WrongWeights(uint256 version, bytes32 got);
     error UnknownAnswer(uint256 modelId, uint256 answerId);
     error NotAContract(address account);
     error InvalidShape(Shape shape);
+    error InvalidTerms(string reason);
     error GenesisMismatch(bytes32 genesis, bytes32 genesisWeights);
+    error RewardBelowMinimum(uint256 paid, uint256 minReward);
+    error NoEvaluation(uint256 modelId);
+    error AlreadyEvaluated(uint256 modelId, uint256 version);
+    error InvalidCount(uint256 word);
     error AmountTooLarge(uint256 amount);
     error NothingToWithdraw(address account);
     error TransferFailed(address to, uint256 amount);
-    error ZeroAddress();
-    error Reentrancy();
 
     // --- events ---------------------------------------------------------------------------
     event ModelRegistered(
         uint256 indexed modelId,
-        address indexed owner,
-        address stepVerifier,
-        address answerVerifier,
+        address indexed registrant,
+        Terms terms,
         Shape shape,
         bytes32 genesis,
         bytes32 genesisWeights,
+        bytes32 specDigest,
         string name,
-        string specURI
+        bytes spec
     );
     event UpdateAccepted(
         uint256 indexed modelId,
@@ -157,24 +194,14 @@ contract ZkgradRegistry {
         bytes32 input,
         uint256[] outputs
     );
+    event EvaluationAccepted(
+        uint256 indexed modelId, uint256 indexed version, address indexed prover, uint256 correct, uint256 total
+    );
     event Funded(uint256 indexed modelId, address indexed funder, uint256 amount);
     event RewardPaid(uint256 indexed modelId, address indexed prover, uint256 amount, bool deferred);
+    /// @notice An accepted update earned nothing: the bounty did not cover the reward.
+    event RewardSkipped(uint256 indexed modelId, address indexed prover, uint256 reward, uint256 bounty);
     event Withdrawn(address indexed account, address to, uint256 amount);
-    event RewardChanged(uint256 indexed modelId, uint256 rewardPerUpdate);
-    event OwnershipTransferred(uint256 indexed modelId, address indexed previousOwner, address indexed newOwner);
-    event SpecURIChanged(uint256 indexed modelId, string specURI);
-
-    modifier nonReentrant() {
-        if (_locked) revert Reentrancy();
-        _locked = true;
-        _;
-        _locked = false;
-    }
-
-    modifier onlyOwner(uint256 modelId) {
-        if (_model(modelId).owner != msg.sender) revert NotOwner(modelId, msg.sender);
-        _;
-    }
 
     // --- layout (zkgrad/layout.py) ----------------------------------------------------------
     /// @notice Start offsets of a training-step proof's public instances, and their count.
@@ -195,6 +222,11 @@ contract ZkgradRegistry {
         return (0, weightsWords, weightsWords + inputWords, weightsWords + inputWords + nOutputs);
     }
 
+    /// @notice Offsets of an evaluation proof's public instances (weights, then the count word).
+    function evalLayout(uint256 weightsWords) public pure returns (uint256 weights, uint256 correct, uint256 length) {
+        return (0, weightsWords, weightsWords + 1);
+    }
+
     /// @notice keccak256 over words packed as uint256: zkgrad.layout.commit.
     function commit(uint256[] calldata words) external pure returns (bytes32) {
         return _commit(words, 0, words.length);
@@ -211,72 +243,63 @@ contract ZkgradRegistry {
         return (_commit(instances, b, stateWords), _commit(instances, x, batchWords), _commit(instances, a, stateWords));
     }
 
+    /// @notice The dataset tree's leaf for a batch: OpenZeppelin StandardMerkleTree, (uint256, bytes32).
+    function batchLeaf(uint256 index, bytes32 batchCommitment) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(index, batchCommitment))));
+    }
+
     /// @notice The replay key of an answer: keccak256(abi.encode(modelId, instances)).
     function answerKey(uint256 modelId, uint256[] calldata instances) public pure returns (bytes32) {
         return keccak256(abi.encode(modelId, instances));
     }
 
     // --- models ---------------------------------------------------------------------------
-    /// @notice Register a model; the caller owns it. Its genesis state is version 0;
-    /// genesisWeights is the commitment of its weights (equal to genesis without momentum).
+    /// @notice Register a model under terms that never change. Its genesis state is version 0;
+    /// genesisWeights is the commitment of its weights (equal to genesis without momentum); `spec`
+    /// is the published spec (zkgrad.chain.published), kept in the ModelRegistered event.
     function registerModel(
-        address stepVerifier,
-        address answerVerifier,
+        Terms calldata terms,
         Shape calldata shape,
         bytes32 genesis,
         bytes32 genesisWeights,
-        uint256 rewardPerUpdate,
         string calldata name,
-        string calldata specURI
+        bytes calldata spec
     ) external returns (uint256 modelId) {
-        if (stepVerifier.code.length == 0) revert NotAContract(stepVerifier);
-        if (answerVerifier.code.length == 0) revert NotAContract(answerVerifier);
-        if (
-            shape.weightsWords == 0 || shape.weightsWords > shape.stateWords || shape.batchWords == 0
-                || shape.batchWords > type(uint24).max || shape.inputWords == 0 || shape.nOutputs == 0
-        ) revert InvalidShape(shape);
+        _checkTerms(terms, shape, spec);
         bool momentum = shape.weightsWords < shape.stateWords;
         if (momentum == (genesisWeights == genesis)) revert GenesisMismatch(genesis, genesisWeights);
         modelId = ++modelCount;
         Model storage m = _models[modelId];
-        m.stepVerifier = IVerifier(stepVerifier);
-        m.stateWords = shape.stateWords;
-        m.weightsWords = shape.weightsWords;
+        m.stepVerifier = IVerifier(terms.stepVerifier);
+        m.stateWords = uint24(shape.stateWords);
+        m.weightsWords = uint24(shape.weightsWords);
         m.batchWords = uint24(shape.batchWords);
+        m.nBatches = uint24(terms.nBatches);
         m.head = genesis;
-        _setReward(m, rewardPerUpdate);
-        m.answerVerifier = IVerifier(answerVerifier);
+        m.datasetRoot = terms.datasetRoot;
+        m.rewardPerUpdate = terms.rewardPerUpdate;
+        m.answerVerifier = IVerifier(terms.answerVerifier);
         m.inputWords = shape.inputWords;
         m.nOutputs = shape.nOutputs;
-        m.owner = msg.sender;
+        m.evalVerifier = IVerifier(terms.evalVerifier);
+        m.heldOutSize = terms.heldOutSize;
+        m.evalUnit = terms.evalUnit;
+        m.heldOut = terms.heldOut;
+        m.registrant = msg.sender;
         m.genesis = genesis;
+        m.specDigest = keccak256(spec);
+        m.srs = terms.srs;
+        m.stepCodeHash = terms.stepVerifier.codehash;
+        m.answerCodeHash = terms.answerVerifier.codehash;
+        if (terms.evalVerifier != address(0)) m.evalCodeHash = terms.evalVerifier.codehash;
         m.name = name;
-        m.specURI = specURI;
         Weights memory record = Weights(msg.sender, 0, uint48(block.number));
         _weights[modelId][genesis] = record;
         if (momentum) {
             m.headWeights = genesisWeights;
             _weights[modelId][genesisWeights] = record;
         }
-        emit ModelRegistered(
-            modelId, msg.sender, stepVerifier, answerVerifier, shape, genesis, genesisWeights, name, specURI
-        );
-    }
-
-    function setRewardPerUpdate(uint256 modelId, uint256 rewardPerUpdate) external onlyOwner(modelId) {
-        _setReward(_models[modelId], rewardPerUpdate);
-        emit RewardChanged(modelId, rewardPerUpdate);
-    }
-
-    function transferOwnership(uint256 modelId, address newOwner) external onlyOwner(modelId) {
-        if (newOwner == address(0)) revert ZeroAddress();
-        _models[modelId].owner = newOwner;
-        emit OwnershipTransferred(modelId, msg.sender, newOwner);
-    }
-
-    function setSpecURI(uint256 modelId, string calldata specURI) external onlyOwner(modelId) {
-        _models[modelId].specURI = specURI;
-        emit SpecURIChanged(modelId, specURI);
+        emit ModelRegistered(modelId, msg.sender, terms, shape, genesis, genesisWeights, m.specDigest, name, spec);
     }
 
     /// @notice Add to a model's bounty; each accepted update pays rewardPerUpdate from it.
@@ -288,13 +311,18 @@ contract ZkgradRegistry {
 
     // --- updates --------------------------------------------------------------------------
     /// @notice Advance a model by one proven training step; returns the new version.
+    /// `batchPath` proves the batch is the one the dataset schedules for this version; the
+    /// submission reverts unless it pays at least `minReward`.
     /// @dev Checks, in order: model exists, instance count, field range, replay (the "after"
-    /// commitment is already recorded), head (the "before" commitment), the step verifier.
-    function submitUpdate(uint256 modelId, bytes calldata proof, uint256[] calldata instances)
-        external
-        nonReentrant
-        returns (uint256 newVersion)
-    {
+    /// commitment is already recorded), head (the "before" commitment), the scheduled batch, the
+    /// reward, the step verifier.
+    function submitUpdate(
+        uint256 modelId,
+        bytes calldata proof,
+        uint256[] calldata instances,
+        bytes32[] calldata batchPath,
+        uint256 minReward
+    ) external nonReentrant returns (uint256 newVersion) {
         Model storage m = _model(modelId);
         (uint256 s, uint256 b) = (m.stateWords, m.batchWords);
         (uint256 beforeAt, uint256 batchAt, uint256 afterAt, uint256 lossAt, uint256 length) = stepLayout(s, b);
@@ -305,9 +333,17 @@ contract ZkgradRegistry {
         if (w.blockNumber != 0) revert ReplayedProof(afterC);
         bytes32 current = m.head;
         if (beforeC != current) revert StaleHead(current, beforeC);
+        newVersion = uint256(_weights[modelId][current].version) + 1;
+        bytes32 batchC = _commit(instances, batchAt, b);
+        uint256 index = (newVersion - 1) % m.nBatches;
+        if (!MerkleProof.verifyCalldata(batchPath, m.datasetRoot, batchLeaf(index, batchC))) {
+            revert WrongBatch(newVersion - 1, index, batchC);
+        }
+        (uint256 reward, uint256 bounty) = (m.rewardPerUpdate, m.bounty);
+        uint256 paid = bounty >= reward ? reward : 0;
+        if (paid < minReward) revert RewardBelowMinimum(paid, minReward);
         _verify(m.stepVerifier, proof, instances);
 
-        newVersion = uint256(_weights[modelId][current].version) + 1;
         m.head = afterC;
         w.prover = msg.sender;
         w.version = uint48(newVersion);
@@ -318,18 +354,14 @@ contract ZkgradRegistry {
             m.headWeights = weightsC;
             _weights[modelId][weightsC] = Weights(msg.sender, uint48(newVersion), uint48(block.number));
         }
-        emit UpdateAccepted(
-            modelId, newVersion, msg.sender, beforeC, afterC, _commit(instances, batchAt, b), instances[lossAt]
-        );
-        if (m.rewarding) _reward(modelId, m);
+        emit UpdateAccepted(modelId, newVersion, msg.sender, beforeC, afterC, batchC, instances[lossAt]);
+        if (paid != 0) _pay(modelId, m, paid, bounty);
+        else if (reward != 0) emit RewardSkipped(modelId, msg.sender, reward, bounty);
     }
 
-    /// @dev Pay the reward if the bounty covers it (effects first); push it, and if the prover
-    /// cannot take it, credit it for withdraw().
-    function _reward(uint256 modelId, Model storage m) private {
-        uint256 amount = m.rewardPerUpdate;
-        uint256 bounty = m.bounty;
-        if (bounty < amount) return;
+    /// @dev Pay the reward (effects first); push it, and if the prover cannot take it, credit it
+    /// for withdraw().
+    function _pay(uint256 modelId, Model storage m, uint256 amount, uint256 bounty) private {
         m.bounty = uint128(bounty - amount);
         (bool ok,) = payable(msg.sender).call{value: amount}("");
         if (!ok) credit[msg.sender] += amount;
@@ -344,6 +376,37 @@ contract ZkgradRegistry {
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);
         emit Withdrawn(msg.sender, to, amount);
+    }
+
+    // --- evaluations ----------------------------------------------------------------------
+    /// @notice Record a proven evaluation of the head weights on the registered held-out set;
+    /// returns the version evaluated and the number of held-out samples classified correctly.
+    /// @dev The held-out set is built into the evaluation verifier (its code hash is a term), so
+    /// a proof on any other set does not verify. One evaluation per version.
+    function submitEvaluation(uint256 modelId, bytes calldata proof, uint256[] calldata instances)
+        external
+        nonReentrant
+        returns (uint256 evaluated, uint256 correct)
+    {
+        Model storage m = _model(modelId);
+        if (address(m.evalVerifier) == address(0)) revert NoEvaluation(modelId);
+        (uint256 weightsAt, uint256 countAt, uint256 length) = evalLayout(m.weightsWords);
+        _checkInstances(instances, length);
+        evaluated = _resolve(modelId, m, HEAD, _commit(instances, weightsAt, m.weightsWords));
+        Evaluation storage e = _evaluations[modelId][evaluated];
+        if (e.blockNumber != 0) revert AlreadyEvaluated(modelId, evaluated);
+        uint256 word = instances[countAt];
+        correct = word / m.evalUnit;
+        if (word % m.evalUnit != 0 || correct > m.heldOutSize) revert InvalidCount(word);
+        _verify(m.evalVerifier, proof, instances);
+        (e.prover, e.correct, e.blockNumber) = (msg.sender, uint32(correct), uint48(block.number));
+        emit EvaluationAccepted(modelId, evaluated, msg.sender, correct, m.heldOutSize);
+    }
+
+    /// @notice The proven evaluation of a version, if any (blockNumber 0: none).
+    function getEvaluation(uint256 modelId, uint256 atVersion) external view returns (Evaluation memory) {
+        _model(modelId);
+        return _evaluations[modelId][atVersion];
     }
 
     // --- answers --------------------------------------------------------------------------
@@ -411,20 +474,30 @@ contract ZkgradRegistry {
 
     function model(uint256 modelId) external view returns (ModelInfo memory info) {
         Model storage m = _model(modelId);
-        info = ModelInfo({
-            owner: m.owner,
+        info.registrant = m.registrant;
+        info.terms = Terms({
             stepVerifier: address(m.stepVerifier),
             answerVerifier: address(m.answerVerifier),
-            shape: Shape(m.stateWords, m.weightsWords, m.batchWords, m.inputWords, m.nOutputs),
-            genesis: m.genesis,
-            head: m.head,
-            headWeights: _headWeights(m),
-            version: version(modelId),
-            rewardPerUpdate: m.rewardPerUpdate,
-            bounty: m.bounty,
-            name: m.name,
-            specURI: m.specURI
+            evalVerifier: address(m.evalVerifier),
+            datasetRoot: m.datasetRoot,
+            nBatches: m.nBatches,
+            heldOut: m.heldOut,
+            heldOutSize: m.heldOutSize,
+            evalUnit: m.evalUnit,
+            srs: m.srs,
+            rewardPerUpdate: m.rewardPerUpdate
         });
+        info.shape = Shape(m.stateWords, m.weightsWords, m.batchWords, m.inputWords, m.nOutputs);
+        info.genesis = m.genesis;
+        info.head = m.head;
+        info.headWeights = _headWeights(m);
+        info.version = version(modelId);
+        info.bounty = m.bounty;
+        info.specDigest = m.specDigest;
+        info.stepCodeHash = m.stepCodeHash;
+        info.answerCodeHash = m.answerCodeHash;
+        info.evalCodeHash = m.evalCodeHash;
+        info.name = m.name;
     }
 
     /// @notice Which version a weights commitment is, who proved the step to it, and when
@@ -462,6 +535,26 @@ contract ZkgradRegistry {
     }
 
     // --- internals ------------------------------------------------------------------------
+    function _checkTerms(Terms calldata t, Shape calldata shape, bytes calldata spec) private view {
+        if (t.stepVerifier.code.length == 0) revert NotAContract(t.stepVerifier);
+        if (t.answerVerifier.code.length == 0) revert NotAContract(t.answerVerifier);
+        if (t.evalVerifier != address(0)) {
+            if (t.evalVerifier.code.length == 0) revert NotAContract(t.evalVerifier);
+            if (t.heldOut == 0 || t.heldOutSize == 0 || t.evalUnit == 0) {
+                revert InvalidTerms("an evaluation verifier needs the held-out commitment, size and unit");
+            }
+        }
+        if (t.datasetRoot == 0 || t.nBatches == 0 || t.nBatches > type(uint24).max) {
+            revert InvalidTerms("the dataset needs a Merkle root and 1 to 2^24-1 batches");
+        }
+        if (spec.length == 0) revert InvalidTerms("the spec must be published");
+        if (
+            shape.weightsWords == 0 || shape.weightsWords > shape.stateWords || shape.stateWords > type(uint24).max
+                || shape.batchWords == 0 || shape.batchWords > type(uint24).max || shape.inputWords == 0
+                || shape.nOutputs == 0
+        ) revert InvalidShape(shape);
+    }
+
     function _headWeights(Model storage m) private view returns (bytes32) {
         return m.weightsWords < m.stateWords ? m.headWeights : m.head;
     }
@@ -497,11 +590,6 @@ contract ZkgradRegistry {
             calldatacopy(ptr, add(words.offset, shl(5, start)), shl(5, n))
             h := keccak256(ptr, shl(5, n))
         }
-    }
-
-    function _setReward(Model storage m, uint256 rewardPerUpdate) private {
-        m.rewardPerUpdate = _toUint128(rewardPerUpdate);
-        m.rewarding = rewardPerUpdate != 0;
     }
 
     function _toUint128(uint256 amount) private pure returns (uint128) {

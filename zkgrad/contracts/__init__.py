@@ -2,7 +2,10 @@
 
 ``build.json`` holds the ABI and bytecode of every contract here, built once by the pinned solc
 with the settings below (``python -m zkgrad.contracts.build`` rebuilds it; a test checks that a
-rebuild is byte-identical). Deploying or calling them therefore needs no compiler.
+rebuild is byte-identical). Deploying or calling them therefore needs no compiler. Imports of
+``@openzeppelin/contracts/...`` resolve in the tools folder (the pinned npm package); build.json's
+``sources`` records the sha256 of every file compiled, those included. ``forge test`` (foundry.toml)
+compiles the same sources with the same settings for the Solidity tests in tests/forge.
 
     ZkgradRegistry.sol  the registry of models and their proven updates
     VkaVerifier.sol     adapter in front of ezkl's reusable verifier (one per circuit)

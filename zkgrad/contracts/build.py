@@ -4,7 +4,9 @@
     python -m zkgrad.contracts.build --check   exit 1 if build.json is not what the sources build
 
 The output depends only on the sources, the compiler version and the settings, so a rebuild is
-byte-identical (solc's metadata hash inside the bytecode pins all three).
+byte-identical (solc's metadata hash inside the bytecode pins all three). The sources include the
+library files they import (OpenZeppelin's, from the tools folder): ``sources`` records the sha256
+of each, by its import path, so ``--check`` also catches another library version.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ def build() -> str:
     """The text of ``build.json`` for the sources as they are now."""
     root = sources_dir()
     paths = sorted(root.glob("*.sol"))
-    out = find_solc().compile(paths, optimize_runs=OPTIMIZE_RUNS, via_ir=VIA_IR)
+    out = find_solc().compilation(paths, optimize_runs=OPTIMIZE_RUNS, via_ir=VIA_IR)
+    files = {p.name: p for p in paths} | out.imports
     doc: dict[str, Any] = {
         "solc": SOLC_VERSION,
         "settings": {"optimizer_runs": OPTIMIZE_RUNS, "via_ir": VIA_IR},
-        "sources": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths},
+        "sources": {name: hashlib.sha256(f.read_bytes()).hexdigest() for name, f in files.items()},
         "contracts": {
             name: {"abi": c.abi, "bytecode": "0x" + c.bytecode.hex(), "runtime_size": c.runtime_size}
-            for name, c in sorted(out.items())
+            for name, c in sorted(out.contracts.items())
         },
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"

@@ -1,5 +1,7 @@
-"""The main job, end to end on the embedded default: a digits classifier trained by proven steps,
-each accepted on a local chain, then a held-out digit answered with a proof the registry accepts."""
+"""The main job, end to end on the embedded default: a digits classifier trained by proven steps on
+its committed dataset's scheduled batches, each accepted on a local chain; then the head's
+held-out accuracy proven and recorded on chain, and a held-out digit answered with a proof the
+registry accepts."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from ..chain.client import chain_id, connect
 from ..chain.registry import Registry
 from ..fsio import zkgrad_home
 from ..circuits.config import PLANNED_STEPS, CalibrationPlan
+from ..circuits.dataset import MIN_HELD_OUT, commit_dataset
 from ..circuits.spec import ModelSpec
 from ..progress import Reporter
 from .answer import prove_answer
+from .evaluate import evaluate
 from .loop import Accepted, Prover, train
 from .onchain import ensure_registry, register, registered
 from .shadow import accuracy, shadow_run
@@ -47,6 +51,8 @@ class DemoConfig:
     (a rerun on a chain where the workspace's model already is continues it instead)."""
     reward_wei: int = 10**15
     fund_wei: int = 10**17
+    held_out: int = MIN_HELD_OUT
+    """Held-out digits built into the evaluation circuit: the proven accuracy is on these."""
 
     def spec(self) -> ModelSpec:
         model = {"factory": "zkgrad.models:digits_linear"} if self.hidden == 0 else \
@@ -63,13 +69,18 @@ class DemoResult:
     model_id: int
     steps_accepted: int
     accuracy_proven: float
+    """Of the head, on the ``evaluation``'s held-out digits: an evaluation proof the registry accepted."""
+    accuracy_head: float
+    """Of the head's weights on the whole held-out set, computed here (not proven)."""
     accuracy_float: float
+    """Of the float32 shadow run on the whole held-out set."""
     mean_prove_s: float
     mean_update_gas: float
     losses: list[float | None] = field(default_factory=list)
     float_losses: list[float] = field(default_factory=list)
     max_abs_param_diff: float = 0.0
     answer: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
     lineage: list[dict[str, Any]] = field(default_factory=list)
     dev_srs: bool = True
 
@@ -109,13 +120,21 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
     ws = Workspace.create(root, spec)
     ws.discard_partial_steps()
     ws.record_run(f"digits:train:{cfg.seed}", cfg.seed)
-    train_ds = data.named(f"digits:train:{cfg.seed}", spec.input_shape, 10)
-    test_ds = data.named(f"digits:test:{cfg.seed}", spec.input_shape, 10)
+    train_src, test_src = f"digits:train:{cfg.seed}", f"digits:test:{cfg.seed}"
+    train_ds = data.named(train_src, spec.input_shape, 10)
+    test_ds = data.named(test_src, spec.input_shape, 10)
     note(f"workspace {root}: {len(train_ds)} training and {len(test_ds)} held-out digits")
     plan = CalibrationPlan(steps=max(cfg.steps, PLANNED_STEPS), seed=cfg.seed)  # one circuit for runs up to 100 steps
+    committed = commit_dataset(spec, train_ds, source=train_src, seed=cfg.seed, n_batches=plan.steps,
+                               held_out=test_ds, held_out_source=test_src, held_out_size=cfg.held_out)
+    ws.record_dataset(committed)
+    note(f"dataset committed: {plan.steps} scheduled batches, root {committed.root[:18]}…; "
+         f"{cfg.held_out} held-out digits for the proven evaluation")
     circuits, reused = ws.compile(train_ds, plan=plan, reporter=reporter)
-    note(("reused" if reused else "compiled") + f" circuits: step logrows {circuits.step.logrows}, "
-         f"answer logrows {circuits.answer.logrows} (development SRS: NOT secure, for testing only)")
+    evaluation, reused_e = ws.compile_evaluation(train_ds, test_ds, size=cfg.held_out, plan=plan, reporter=reporter)
+    note(("reused" if reused and reused_e else "compiled") + f" circuits: step logrows {circuits.step.logrows}, "
+         f"answer logrows {circuits.answer.logrows}, evaluation logrows {evaluation.logrows} "
+         "(development SRS: NOT secure, for testing only)")
     with _chain(cfg.rpc) as rpc:
         w3 = connect(rpc)
         registry = ensure_registry(w3)
@@ -130,8 +149,9 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
         float_losses, float_state = shadow_run(circuits.step.onnx, spec, ws.genesis(), train_ds, steps=cfg.steps,
                                                  seed=cfg.seed)
         proven_params = head.float_state()[: head.n_params]
-        acc_p = accuracy(spec, proven_params, test_ds)
+        acc_h = accuracy(spec, proven_params, test_ds)
         acc_f = accuracy(spec, float_state[: head.n_params], test_ds)
+        ev = evaluate(ws, registry, model_id, reporter=reporter)
         i = int(np.random.default_rng(cfg.seed).integers(len(test_ds)))
         ans = prove_answer(circuits, head, test_ds.x[i], out=ws.root / "answer.json", reporter=reporter)
         rec_a = registry.submit_answer(model_id, ans.result.proof.proof_bytes, ans.result.proof.instances)
@@ -142,7 +162,8 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
         proves = [a.prove_s for a in accepted if a.prove_s]
         return DemoResult(
             workspace=str(root), rpc=rpc, registry=registry.address, model_id=model_id,
-            steps_accepted=registry.version(model_id), accuracy_proven=acc_p, accuracy_float=acc_f,
+            steps_accepted=registry.version(model_id), accuracy_proven=ev.accuracy, accuracy_head=acc_h,
+            accuracy_float=acc_f,
             mean_prove_s=statistics.mean(proves) if proves else 0.0,
             mean_update_gas=statistics.mean(gas) if gas else 0.0,
             losses=[a.loss for a in accepted], float_losses=float_losses,
@@ -150,5 +171,7 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
             answer={"index": i, "label": int(test_ds.labels[i]), "prediction": ans.prediction,
                     "answer_id": rec_a.answer_id, "gas_used": rec_a.gas_used,
                     "prove_s": ans.result.timings.get("prove", 0.0), "version": rec_a.version},
+            evaluation={"version": ev.version, "correct": ev.correct, "total": ev.total, "tx_hash": ev.tx_hash,
+                        "gas_used": ev.gas_used},
             lineage=lineage, dev_srs=circuits.step.dev_srs,
         )

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 from ..chain.client import account
 from ..chain.registry import Registry
 from ..circuits.checkpoint import Checkpoint
+from ..circuits.dataset import batch_proof, check, schedule_index
 from ..circuits.model_circuits import ModelCircuits
 from ..data import Dataset, batch
 from ..errors import ChainError, TransactionRevertedError
@@ -73,11 +74,16 @@ def train(
     prover: Prover | None = None,
     reporter: Reporter | None = None,
     on_accepted: Callable[[Accepted], None] | None = None,
+    min_reward: int = 0,
 ) -> list[Accepted]:
-    """Advance the model on chain until its version is ``steps``. The ``reporter`` shows each step's
-    proof live (step, elapsed, estimate from this run's earlier steps) and a line when it is done."""
+    """Advance the model on chain until its version is ``steps``, each step on the batch that the
+    committed dataset schedules for it. The ``reporter`` shows each step's proof live (step,
+    elapsed, estimate from this run's earlier steps) and a line when it is done. A submission that
+    would pay less than ``min_reward`` wei reverts (RewardBelowMinimum) and stops the run."""
     circuits = ws.circuits()
     spec = circuits.spec
+    committed = ws.dataset()
+    tree = check(committed, spec, ds, seed=seed)
     head = registry.head(model_id)
     ckpt = ws.checkpoint_for(head)
     if ckpt is None:
@@ -99,7 +105,7 @@ def train(
                 queue.append((done, True))
                 next_ckpt = done.after
             else:
-                x, y = batch(ds, spec.batch_size, next_v, seed)
+                x, y = batch(ds, spec.batch_size, schedule_index(next_v, committed.n_batches), seed)
                 with Timings(shown).stage(f"step {next_v + 1}/{steps}: witness"):
                     p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1))
                 queue.append((p, False))
@@ -116,7 +122,8 @@ def train(
         for item, done in items:
             sp = item if done else _next_proof(proofs, shown, estimate, item.after.version)
             assert isinstance(sp, StepProof)
-            accepted.append(_submit(registry, model_id, sp, circuits))
+            path = batch_proof(spec, ds, committed, int(sp.summary["version"]) - 1, tree=tree)[2]
+            accepted.append(_submit(registry, model_id, sp, path, min_reward))
             if on_accepted:
                 on_accepted(accepted[-1])
         fill()
@@ -135,7 +142,7 @@ def _next_proof(proofs: Iterator[StepProof], reporter: Reporter, estimate: StepE
     return sp
 
 
-def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCircuits) -> Accepted:
+def _submit(registry: Registry, model_id: int, sp: StepProof, batch_path: list[bytes], min_reward: int) -> Accepted:
     s = sp.summary
     prove_s = float(s.get("timings", {}).get("prove", 0.0))
     common = dict(version=s["version"], loss=s.get("loss"), float_loss=s.get("float_loss"),
@@ -147,7 +154,8 @@ def _submit(registry: Registry, model_id: int, sp: StepProof, circuits: ModelCir
         raise ChainError(f"the model's head moved to {head.hex()[:16]}…, not the start of step {s['version']}",
                          hint="another prover advanced the model; restart to continue from the new head")
     try:
-        r = registry.submit_update(model_id, sp.proof.proof_bytes, sp.proof.instances)
+        r = registry.submit_update(model_id, sp.proof.proof_bytes, sp.proof.instances, batch_path=batch_path,
+                                   min_reward=min_reward)
     except TransactionRevertedError:
         if registry.head(model_id) == sp.after.commitment:  # a duplicate of ours landed first
             return _landed(registry, model_id, sp, common)

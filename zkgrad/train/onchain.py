@@ -12,6 +12,8 @@ from .. import fsio
 from ..chain.client import account, block_number, chain_id, checksum_address, get_code
 from ..chain.registry import Registry, deploy_registry
 from ..chain.deployments import code_hash, code_matches, deploy_verifier
+from ..chain.terms import ZERO_ADDRESS, Terms
+from ..circuits.published import published_spec
 from ..fsio import zkgrad_home
 from ..errors import DeploymentError, InputError
 from .workspace import Workspace
@@ -71,9 +73,10 @@ def ensure_registry(w3: Web3, address: str | None = None) -> Registry:
 
 def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei: int = 0, name: str | None = None,
              allow_dev_srs: bool = False, anew: bool = False) -> dict[str, Any]:
-    """Deploy the model's two verifiers, register it and fund it, once per chain (``anew``: register
-    again even if the workspace's model is there); returns the deployment record. An unfinished
-    registration is always continued.
+    """Deploy the model's verifiers (step, answer, and evaluation when it has one), register it
+    under terms fixed for good (its committed dataset, held-out set and reward, ``Terms``) with its
+    published spec, and fund it, once per chain (``anew``: register again even if the workspace's
+    model is there); returns the deployment record. An unfinished registration is always continued.
 
     Safe to rerun after a failure at any point: progress is recorded in the workspace before and
     after each transaction, and a rerun continues from it. Verifiers are reused where their code
@@ -87,17 +90,31 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
             and registered(registry, rec, g.commitment):
         return rec
     circuits = ws.circuits()
+    dataset = ws.dataset()
+    dataset.check_spec(circuits.spec)
     step = deploy_verifier(w3, circuits.step, allow_dev_srs=allow_dev_srs)
     answer = deploy_verifier(w3, circuits.answer, allow_dev_srs=allow_dev_srs)
+    ev = circuits.evaluation
+    ev_address = deploy_verifier(w3, ev, allow_dev_srs=allow_dev_srs).address if ev is not None else ZERO_ADDRESS
+    held = dataset.held_out if ev is not None else None
+    if ev is not None and (held is None or held.commitment != ev.manifest["config"]["extra"]["held_out"]["commitment"]):
+        raise InputError("the evaluation circuit was built on another held-out set than the committed one",
+                         hint=f"recompile it with the held-out data of {ws.dataset_path}")
+    layout = circuits.evaluation_layout if ev is not None else None
+    terms = Terms(step.address, answer.address, bytes.fromhex(dataset.root[2:]), dataset.n_batches,
+                  reward_per_update=reward_wei, eval_verifier=ev_address,
+                  held_out=bytes.fromhex(held.commitment[2:]) if held else bytes(32),
+                  held_out_size=layout.held_out if layout else 0, eval_unit=layout.unit if layout else 0,
+                  srs=bytes.fromhex(circuits.step.manifest["srs"]["sha256"]))
     base = {"registry": registry.address, "step_verifier": step.address, "answer_verifier": answer.address,
-            "genesis": "0x" + g.commitment.hex()}
+            "eval_verifier": ev_address, "dataset_root": dataset.root, "genesis": "0x" + g.commitment.hex()}
     todo = ws.registering(cid)
     if any(todo.get(k) != v for k, v in base.items()):
         todo = dict(base)  # nothing begun with these contracts
     me = account(w3).address
     model_id = _register_once(ws, registry, todo, me, lambda: registry.register_model(
-        step.address, answer.address, circuits.step_layout, circuits.answer_layout, g.commitment,
-        genesis_weights=g.weights_commitment, reward_per_update=reward_wei, name=name or ws.root.name, spec_uri=str(ws.root.resolve())))
+        terms, circuits.step_layout, circuits.answer_layout, g.commitment, genesis_weights=g.weights_commitment,
+        name=name or ws.root.name, spec=published_spec(circuits, dataset)))
     if fund_wei and not todo.get("funded"):
         _fund_once(ws, registry, todo, me, model_id, fund_wei)
     rec = {**base, "model_id": model_id, "verifier_gas": {"step": step.gas_used, "answer": answer.gas_used}}
@@ -142,16 +159,18 @@ def _fund_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: str,
 
 
 def _ours(registry: Registry, model_id: int, base: dict[str, Any], owner: str) -> bool:
-    """Whether model ``model_id`` is this registration: same owner, genesis and verifiers."""
+    """Whether model ``model_id`` is this registration: same registrant, genesis, verifiers and data."""
     from ..errors import ChainError
 
     try:
         m = registry.model(model_id)
     except ChainError:
         return False
-    return "0x" + m.genesis.hex() == base["genesis"] and all(
-        a.lower() == b.lower() for a, b in [(m.owner, owner), (m.step_verifier, base["step_verifier"]),
-                                            (m.answer_verifier, base["answer_verifier"])])
+    t = m.terms
+    return "0x" + m.genesis.hex() == base["genesis"] and "0x" + t.dataset_root.hex() == base["dataset_root"] and all(
+        a.lower() == b.lower() for a, b in [(m.registrant, owner), (t.step_verifier, base["step_verifier"]),
+                                            (t.answer_verifier, base["answer_verifier"]),
+                                            (t.eval_verifier, base["eval_verifier"])])
 
 
 def registered(registry: Registry, rec: dict[str, Any], genesis: bytes) -> bool:

@@ -3,6 +3,8 @@
     spec.json                 the model spec
     genesis/                  version 0 checkpoint
     circuits/step, answer/    the two circuits (content-addressed)
+    circuits/evaluation/      the evaluation circuit, its held-out set built in (classifiers)
+    dataset.json              the committed dataset (zkgrad.circuits.dataset): the batch schedule's root
     steps/000001/ ...         one folder per proven step (zkgrad.prover.step)
     chain.json                per chain id: registry, model id, verifier addresses
     registering.json          per chain id: how far an unfinished 'zkgrad register' got
@@ -20,7 +22,10 @@ import numpy as np
 
 from .. import fsio
 from ..circuits.checkpoint import Checkpoint, genesis
+from ..circuits.artifacts import Circuit
 from ..circuits.config import CalibrationPlan
+from ..circuits.dataset import DatasetCommitment
+from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import ModelCircuits, compile_circuits
 from ..circuits.spec import ModelSpec
 from ..data import Dataset
@@ -40,6 +45,7 @@ class Workspace:
     chain_path = property(lambda self: self.root / "chain.json")
     run_path = property(lambda self: self.root / "run.json")
     registering_path = property(lambda self: self.root / "registering.json")
+    dataset_path = property(lambda self: self.root / "dataset.json")
 
     @classmethod
     def create(cls, root: Path | str, spec: ModelSpec) -> "Workspace":
@@ -87,6 +93,35 @@ class Workspace:
         """Compile the circuits, calibrated along ``plan``'s run on ``data`` (``compile_circuits``)."""
         return compile_circuits(self.spec, self.genesis(), data, out=self.circuits_dir, srs=srs, plan=plan,
                                 reporter=reporter, verifier=build_verifier)
+
+    def compile_evaluation(self, data: Dataset, held_out: Dataset, *, size: int, srs: Path | None = None,
+                           plan: CalibrationPlan | None = None, reporter: Reporter | None = None) -> tuple[Circuit, bool]:
+        """Compile the evaluation circuit with the first ``size`` samples of ``held_out`` built in,
+        calibrated like the step."""
+        return compile_evaluation(self.spec, self.genesis(), data, held_out, out=self.circuits_dir / "evaluation",
+                                  size=size, srs=srs, plan=plan, reporter=reporter, verifier=build_verifier)
+
+    def dataset(self) -> DatasetCommitment:
+        """The committed dataset the model trains on (``zkgrad data commit``)."""
+        if not self.dataset_path.is_file():
+            raise MissingFileError(self.dataset_path, "dataset commitment",
+                                   hint=f"commit the training data first: 'zkgrad data commit DATA --model {self.root}'")
+        return DatasetCommitment.load(self.dataset_path)
+
+    def record_dataset(self, commitment: DatasetCommitment) -> bool:
+        """Keep the model's dataset commitment; True when written now, False when it was already
+        this one. A different one is refused: a model's data never changes."""
+        if self.dataset_path.is_file():  # a malformed file is refused, never replaced
+            old = self.dataset()
+            differ = [k for k, v in commitment.to_dict().items()
+                      if k != "source" and _bound(v) != _bound(old.to_dict()[k])]
+            if not differ:
+                return False
+            raise InputError(f"{self.dataset_path} already commits to other data ({', '.join(differ)} differ: root "
+                             f"{old.root} there, {commitment.root} here)", path=str(self.dataset_path),
+                             hint="a registered model's data cannot change: make a new workspace with 'zkgrad model init'")
+        commitment.save(self.dataset_path)
+        return True
 
     # --- steps ---------------------------------------------------------------------------
     def step_dir(self, version: int) -> Path:
@@ -169,6 +204,11 @@ class Workspace:
             fsio.write_json(self.registering_path, data)
         else:
             self.registering_path.unlink(missing_ok=True)
+
+
+def _bound(v: object) -> object:
+    """What a dataset field binds: a held-out set without its source name (paths differ by machine)."""
+    return {k: x for k, x in v.items() if k != "source"} if isinstance(v, dict) else v
 
 
 _RESTORE = "zkgrad writes this file: restore it, or delete it to start that record anew"

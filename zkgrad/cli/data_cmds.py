@@ -1,0 +1,79 @@
+"""Committed datasets: zkgrad data commit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from .options import Json
+from .output import Output, stdout
+
+if TYPE_CHECKING:
+    from ..circuits.spec import ModelSpec
+    from ..data import Dataset
+
+data_app = typer.Typer(help="Committed datasets: fix a model's training data before it is registered.",
+                       no_args_is_help=True)
+
+_NAME = re.compile(r"digits(:(train|test):\d+)?")
+
+
+def _source(data: str | None) -> str:
+    """``digits`` by default (as 'zkgrad train'), a built-in name as given, a file as its absolute path."""
+    from ..errors import InputError
+
+    if data is None:
+        return "digits"
+    if _NAME.fullmatch(data):
+        return data
+    if data.startswith("digits:"):
+        raise InputError(f"unknown built-in data '{data}'", hint="use digits or digits:<train|test>:SEED")
+    return str(Path(data).resolve())
+
+
+def _load(source: str, spec: ModelSpec) -> Dataset:
+    from ..data import named
+
+    return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
+
+
+@data_app.command("commit")
+def commit(
+    workspace: Annotated[Path, typer.Option("--model", help="Workspace from 'zkgrad model init'")],
+    batches: Annotated[int, typer.Option("--batches", min=1, help="Batches committed: update v trains on batch "
+                                         "v mod N")],
+    data: Annotated[Optional[str], typer.Argument(help="Training data: .npz (x, y), .csv (label last), digits or "
+                                                  "digits:train:SEED; default digits")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
+    held_out: Annotated[Optional[str], typer.Option("--held-out", help="Held-out data (file or digits:test:SEED) "
+                                                    "whose first samples are committed too")] = None,
+    held_out_size: Annotated[int, typer.Option(help="Held-out samples committed (at least 100)")] = 100,
+    json_: Json = False,
+) -> None:
+    """Commit the model's training data: the Merkle root over its batch commitments, in WS/dataset.json."""
+    from ..circuits.dataset import commit_dataset
+    from ..train.workspace import Workspace
+
+    o = Output(json_)
+    ws = Workspace.open(workspace)
+    spec = ws.spec
+    path = ws.dataset_path
+    source = _source(data)
+    held_source = None if held_out is None else _source(held_out)
+    new = commit_dataset(spec, _load(source, spec), source=source, seed=seed, n_batches=batches,
+                         held_out=None if held_source is None else _load(held_source, spec),
+                         held_out_source=held_source, held_out_size=held_out_size, reporter=o.reporter())
+    written = ws.record_dataset(new)
+    kept = ws.dataset()
+    old = None if written else kept
+    o.result({"path": str(path), "unchanged": not written, **kept.to_dict()})
+    if not json_:  # plain text: rich would draw ':train:' as an emoji
+        held = kept.held_out
+        stdout.print(f"{'already committed' if old else 'committed'}: {path}\n  root {kept.root}\n"
+                     f"  {kept.n_batches} batches of {kept.batch_size} from {kept.source} (seed {kept.seed}, data "
+                     f"sha256 {kept.data_sha256[:16]}…); update v trains on batch v mod {kept.n_batches}"
+                     + (f"\n  held-out {held.size} samples of {held.source}: {held.commitment}" if held else ""),
+                     markup=False, emoji=False)
