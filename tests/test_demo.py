@@ -45,6 +45,7 @@ def test_demo_two_steps_with_proven_accuracy_and_report(tmp_path: Path, anvil: A
     assert (tmp_path / "report" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for r in res["lineage"]:
         assert r["tx"] in html  # every accepted step is in the report
+    assert f"proven {res['accuracy_proven']:.1%}" in html and "acc (float)" in html
 
     # the printed accuracy is the one an accepted evaluation proof of the head recorded on chain
     reg = Registry(connect(anvil.rpc_url), res["registry"])

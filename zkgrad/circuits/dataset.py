@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import fsio
-from ..data import Dataset, batch
+from ..data import Dataset, batch, named
 from ..errors import InputError
 from ..layout import commit
 from ..merkle import MerkleTree
@@ -146,6 +146,12 @@ def data_sha256(ds: Dataset) -> str:
         h.update(f"{name}:{dtype}:{list(arr.shape)}\n".encode())
         h.update(arr.tobytes(order="C"))
     return h.hexdigest()
+
+
+def load_for(spec: ModelSpec, source: str) -> Dataset:
+    """Data by name or path (``zkgrad.data.named``), shaped for ``spec``: class labels for
+    ``cross_entropy``, float targets otherwise."""
+    return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
 
 
 def schedule_index(version: int, n_batches: int) -> int:

@@ -21,7 +21,7 @@ data_app = typer.Typer(help="Committed datasets: fix a model's training data bef
 _NAME = re.compile(r"digits(:(train|test):\d+)?")
 
 
-def _source(data: str | None) -> str:
+def source_name(data: str | None) -> str:
     """``digits`` by default (as 'zkgrad train'), a built-in name as given, a file as its absolute path."""
     from ..errors import InputError
 
@@ -34,10 +34,10 @@ def _source(data: str | None) -> str:
     return str(Path(data).resolve())
 
 
-def _load(source: str, spec: ModelSpec) -> Dataset:
-    from ..data import named
+def load_source(source: str, spec: ModelSpec) -> Dataset:
+    from ..circuits.dataset import load_for
 
-    return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
+    return load_for(spec, source)
 
 
 @data_app.command("commit")
@@ -61,10 +61,10 @@ def commit(
     ws = Workspace.open(workspace)
     spec = ws.spec
     path = ws.dataset_path
-    source = _source(data)
-    held_source = None if held_out is None else _source(held_out)
-    new = commit_dataset(spec, _load(source, spec), source=source, seed=seed, n_batches=batches,
-                         held_out=None if held_source is None else _load(held_source, spec),
+    source = source_name(data)
+    held_source = None if held_out is None else source_name(held_out)
+    new = commit_dataset(spec, load_source(source, spec), source=source, seed=seed, n_batches=batches,
+                         held_out=None if held_source is None else load_source(held_source, spec),
                          held_out_source=held_source, held_out_size=held_out_size, reporter=o.reporter())
     written = ws.record_dataset(new)
     kept = ws.dataset()

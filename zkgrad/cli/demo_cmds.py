@@ -67,7 +67,8 @@ def demo(
         from ..train.workspace import Workspace
 
         png, html = write_run_report(Workspace(Path(res.workspace)), report, meta={"model id": res.model_id,
-                                     "registry": res.registry, "rpc": res.rpc}, lineage=res.lineage)
+                                     "registry": res.registry, "rpc": res.rpc}, lineage=res.lineage,
+                                     evaluations={res.evaluation["version"]: res.accuracy_proven})
         o.note(f"report: {html}")
     a = res.answer
     lines = [
@@ -92,10 +93,12 @@ def demo(
 def train(
     workspace: Annotated[Path, typer.Argument(help="Model workspace (zkgrad model init / compile / register)")],
     steps: Annotated[int, typer.Option(min=1, help="Train until the model's version on chain is this")] = 1,
-    data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default digits")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default: the committed dataset's")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order")] = 0,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Must equal the spec's: the circuit is built for it")] = None,
     depth: Annotated[int, typer.Option(min=1, help="Steps witnessed ahead of proving (pipelining)")] = 2,
+    min_reward: Annotated[int, typer.Option(min=0, max=2**256 - 1, help="Stop rather than submit a step that would "
+                                            "pay less than this many wei (RewardBelowMinimum)")] = 0,
     model_id: Annotated[Optional[int], typer.Option(min=1, help="Model id; default: the one 'zkgrad register' recorded")] = None,
     registry: Annotated[Optional[str], address_option("--registry", "Registry address; default: the recorded one")] = None,
     rpc: Rpc = None,
@@ -110,6 +113,7 @@ def train(
     from ..train.loop import train as run_train
     from ..train.onchain import registered, registry_address
     from ..train.workspace import Workspace
+    from ..circuits.dataset import load_for
     from .data_opts import data_source, load_data
 
     o = Output(json_)
@@ -130,12 +134,13 @@ def train(
     if model_id is None and not registered(reg, rec, ws.genesis().commitment):
         raise DeploymentError(f"model {mid} of {ws.root} is not on this chain {cid} node "
                               "(a restarted local chain?)", hint=f"register it again with 'zkgrad register {ws.root}'")
-    ds = load_data(data, ws.spec)
-    ws.record_run(data_source(data), seed)  # written once every input is checked
+    committed = ws.dataset() if data is None and ws.dataset_path.is_file() else None
+    ds = load_data(data, ws.spec) if committed is None else load_for(ws.spec, committed.source)
+    ws.record_run(data_source(data) if committed is None else committed.source, seed)  # once every input is checked
     ws.discard_partial_steps()  # what a killed run left half-built
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
-                        reporter=o.reporter(), on_accepted=_on_accepted(o))
+                        reporter=o.reporter(), on_accepted=_on_accepted(o), min_reward=min_reward)
     o.result({"model_id": mid, "version": reg.version(int(mid)), "accepted": [a.__dict__ for a in acc]},
              f"model {mid} at version {reg.version(int(mid))} ({sum(not a.taken_by for a in acc)} steps of yours "
              f"accepted in this run" + (f", {sum(bool(a.taken_by) for a in acc)} taken by other accounts)"

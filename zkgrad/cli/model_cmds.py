@@ -71,24 +71,32 @@ def compile_(
                                        "a float32 run of them")] = PLANNED_STEPS,
     margin: Annotated[float, typer.Option(min=1.0, max=16.0, help="Lookup range = margin x the extremes of that run")] = LOOKUP_MARGIN,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
+    held_out: Annotated[Optional[str], typer.Option("--held-out", help="Held-out data (file or digits:test:SEED): "
+                                                    "also compile the evaluation circuit with its first samples built in")] = None,
+    held_out_size: Annotated[int, typer.Option(min=100, help="Held-out samples the evaluation counts on")] = 100,
     json_: Json = False,
 ) -> None:
-    """Compile the model's training-step and inference circuits (reused when unchanged)."""
+    """Compile the model's training-step and inference circuits, and with --held-out its evaluation
+    circuit (reused when unchanged)."""
     from ..circuits.config import CalibrationPlan
     from ..train.workspace import Workspace
+    from .data_cmds import load_source, source_name
     from .data_opts import load_data
 
     o = Output(json_)
     ws = Workspace.open(workspace)
     ds = load_data(data, ws.spec)
-    circuits, reused = ws.compile(ds, srs=srs, plan=CalibrationPlan(steps=steps, margin=margin, seed=seed),
-                                  reporter=o.reporter())
-    s, a = circuits.step.manifest, circuits.answer.manifest
-    o.result({"reused": reused, "step": {"path": str(circuits.step.path), "logrows": s["logrows"], "key": s["key"]},
-              "answer": {"path": str(circuits.answer.path), "logrows": a["logrows"], "key": a["key"]},
+    plan = CalibrationPlan(steps=steps, margin=margin, seed=seed)
+    held = load_source(source_name(held_out), ws.spec) if held_out is not None else None
+    circuits, reused = ws.compile(ds, srs=srs, plan=plan, reporter=o.reporter())
+    parts = {"step": circuits.step, "answer": circuits.answer}
+    if held is not None:
+        parts["evaluation"], reused_e = ws.compile_evaluation(ds, held, size=held_out_size, srs=srs, plan=plan,
+                                                              reporter=o.reporter())
+        reused = reused and reused_e
+    o.result({"reused": reused, **{n: {"path": str(c.path), "logrows": c.logrows, "key": c.key} for n, c in parts.items()},
               "dev_srs": circuits.step.dev_srs},
-             f"step circuit {circuits.step.path} (logrows {s['logrows']})\n"
-             f"answer circuit {circuits.answer.path} (logrows {a['logrows']})"
+             "\n".join(f"{n} circuit {c.path} (logrows {c.logrows})" for n, c in parts.items())
              + ("\n  [yellow]development SRS: NOT secure, for testing only[/]" if circuits.step.dev_srs else ""))
 
 

@@ -30,7 +30,7 @@ from ..chain.deployments import verifier_mismatch
 from ..chain.registry import Registry
 from ..circuits.checkpoint import genesis
 from ..circuits.config import CalibrationPlan
-from ..circuits.dataset import check, held_out_commitment
+from ..circuits.dataset import check, held_out_commitment, load_for
 from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import compile_circuits
 from ..circuits.published import PublishedSpec
@@ -41,7 +41,6 @@ from ..errors import InputError
 from ..fsio import zkgrad_home
 from ..progress import Reporter
 from ..verifier.solidity import build_verifier
-from .submit import load_named
 
 
 @dataclass(frozen=True)
@@ -139,4 +138,4 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
 def _load(source: str, spec: ModelSpec) -> Dataset:
     if not source.startswith("digits") and not Path(source).is_file():
         raise InputError(f"the published data {source} is not here", hint="pass the data file with --data")
-    return load_named(source, spec)
+    return load_for(spec, source)

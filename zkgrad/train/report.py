@@ -39,6 +39,9 @@ class _Step:
     gas: int | None
     accepted: bool | None
     raw: Mapping[str, Any]
+    accuracy: float | None = None  # the head's weights on the whole held-out set, computed
+    shadow_accuracy: float | None = None  # the float32 shadow run's, same set
+    proven_accuracy: float | None = None  # an accepted evaluation proof's (its held-out samples)
 
 
 def write_report(
@@ -94,7 +97,8 @@ def _steps(records: Sequence[Mapping[str, Any]], shadow: Sequence[Any]) -> list[
             prove_s=_num(t.get("prove")) if isinstance(t, Mapping) else None,
             witness_s=_num(t.get("witness")) if isinstance(t, Mapping) else None,
             gas=int(gas) if isinstance(gas, int) and not isinstance(gas, bool) else None,
-            accepted=None if acc is None else bool(acc), raw=r,
+            accepted=None if acc is None else bool(acc), raw=r, accuracy=_num(r.get("accuracy")),
+            shadow_accuracy=_num(r.get("shadow_accuracy")), proven_accuracy=_num(r.get("proven_accuracy")),
         ))
     return out
 
@@ -236,7 +240,15 @@ def _summary(steps: list[_Step]) -> list[tuple[str, str]]:
         rows.append((f"final loss (step {f.version})",
                      f"proven {_f(f.loss)} · float32 same start {_f(f.float_loss)}"
                      f" · float32 shadow {_f(f.shadow_loss)}"))
+        if f.accuracy is not None:
+            rows.append((f"held-out accuracy (step {f.version})",
+                         f"accepted head {_pct(f.accuracy)} (computed) · float32 shadow {_pct(f.shadow_accuracy)}"
+                         + ("" if f.proven_accuracy is None else f" · proven {_pct(f.proven_accuracy)}")))
     return rows
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
 
 
 def _meta_value(v: Any) -> str:
@@ -263,7 +275,8 @@ def _render_html(steps: list[_Step], title: str, meta: Mapping[str, Any], png: b
              f'src="data:image/png;base64,{b64}">')
     p.append("<h2>Steps</h2>")
     if steps:
-        heads = ["version", "loss", "float loss", "shadow loss", "prove s", "witness s", "gas",
+        heads = ["version", "loss", "float loss", "shadow loss", "held-out acc (head)", "acc (float)",
+                 "acc (proven)", "prove s", "witness s", "gas",
                  "accepted", "before → after", "batch", "tx", "prover", "block"]
         p.append("<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in heads) + "</tr>")
         for s in steps:
@@ -273,6 +286,8 @@ def _render_html(steps: list[_Step], title: str, meta: Mapping[str, Any], png: b
             cells = [
                 f'<td class="n">{s.version}</td>', f'<td class="n">{_f(s.loss)}</td>',
                 f'<td class="n">{_f(s.float_loss)}</td>', f'<td class="n">{_f(s.shadow_loss)}</td>',
+                f'<td class="n">{_pct(s.accuracy)}</td>', f'<td class="n">{_pct(s.shadow_accuracy)}</td>',
+                f'<td class="n">{_pct(s.proven_accuracy)}</td>',
                 f'<td class="n">{_f(s.prove_s, ".2f")}</td>',
                 f'<td class="n">{_f(s.witness_s, ".2f")}</td>',
                 f'<td class="n">{"—" if s.gas is None else f"{s.gas:,}"}</td>',

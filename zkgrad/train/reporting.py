@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import fsio
-from ..data import named
-from .shadow import shadow_run
+from ..circuits.dataset import load_for
+from .shadow import accuracy, shadow_run
 from .workspace import Workspace
 
 
-def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: dict[str, Any] | None = None, lineage: list[dict[str, Any]] | None = None) -> tuple[Path, Path]:
+def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: dict[str, Any] | None = None,
+                     lineage: list[dict[str, Any]] | None = None,
+                     evaluations: dict[int, float] | None = None) -> tuple[Path, Path]:
+    """``lineage``/``evaluations``: what the chain recorded (accepted updates, proven accuracy by
+    version), for a run whose chain is gone (the demo's private anvil)."""
     from .loop import step_records
     from .report import write_report
 
@@ -36,9 +40,23 @@ def write_run_report(ws: Workspace, out: Path, *, rpc: str | None = None, meta: 
                       "prover": c and c["prover"], "block": c and c["block"]})
     spec = ws.spec
     run = ws.run_info()
-    train_ds = named(run["data"], spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
+    train_ds = load_for(spec, run["data"])
+    held = ws.dataset().held_out if ws.dataset_path.is_file() else None
+    held_ds = load_for(spec, held.source) if held is not None and spec.loss == "cross_entropy" else None
+    n = ws.genesis().n_params
+    float_acc: list[float] = []
     shadow, _ = shadow_run(ws.circuits().step.onnx, spec, ws.genesis(), train_ds, steps=len(records),
-                           seed=int(run["seed"])) if records else ([], [])
+                           seed=int(run["seed"]),
+                           each=(lambda st: float_acc.append(accuracy(spec, st[:n], held_ds))) if held_ds else None,
+                           ) if records else ([], [])
+    if held_ds is not None:  # held-out accuracy of each accepted head (computed), the float run's, and proven ones
+        proven = {e.version: e.accuracy for e in registry.evaluations(model_id)} if registry and model_id else \
+            dict(evaluations or {})
+        for i, r in enumerate(records):
+            ck = ws.checkpoint_for(bytes.fromhex(str(r["after"])[2:]))
+            r.update({"accuracy": accuracy(spec, ck.float_state()[:n], held_ds) if ck else None,
+                      "shadow_accuracy": float_acc[i] if i < len(float_acc) else None,
+                      "proven_accuracy": proven.get(int(r["version"]))})
     meta.update({"data": run["data"], "batch seed": run["seed"]})
     try:
         if ws.circuits().step.dev_srs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,16 +15,19 @@ from ..circuits.spec import ModelSpec
 from ..data import Dataset, batch
 
 
-def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int,
-               seed: int) -> tuple[list[float], list[np.ndarray]]:
+def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int, seed: int,
+               each: Callable[[list[np.ndarray]], None] | None = None) -> tuple[list[float], list[np.ndarray]]:
     """Losses of ``steps`` float32 steps of the step graph (the ONNX file the step circuit proves,
-    run by onnxruntime) from ``start`` on the batches the proven run uses, and the final state."""
+    run by onnxruntime) from ``start`` on the batches the proven run uses, and the final state;
+    ``each`` sees the state after every step."""
     state = [np.asarray(v, dtype=np.float32) for v in start.float_state()]
     losses = []
     for t in range(steps):
         x, y = batch(ds, spec.batch_size, t, seed)
         state, loss = graph_step(step_graph, state, x, y)
         losses.append(loss)
+        if each is not None:
+            each(state)
     return losses, state
 
 

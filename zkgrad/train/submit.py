@@ -6,22 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import fsio
-from ..circuits.dataset import batch_proof
-from ..circuits.spec import ModelSpec
-from ..data import Dataset, named
+from ..circuits.dataset import batch_proof, load_for
+from ..data import Dataset
 from ..errors import InputError
 from ..prover.proof import Proof
 from .workspace import Workspace
 
 
-def load_named(source: str, spec: ModelSpec) -> Dataset:
-    """Data by name or path (``zkgrad.data.named``) for ``spec``."""
-    return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
-
-
 def committed_data(ws: Workspace) -> Dataset:
     """The training data the workspace's dataset commitment names (its ``source``)."""
-    return load_named(ws.dataset().source, ws.spec)
+    return load_for(ws.spec, ws.dataset().source)
 
 
 def step_submission(step: Path) -> tuple[bytes, list[int], list[bytes]]:
