@@ -209,7 +209,7 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
             (1, True, True, True), (2, True, True, True)]
         code, out, err = run_cli([*cli, "--rpc", rpc.url], capsys)
     assert code == 0, err
-    assert json.loads(out)["ok"] is True and len(json.loads(out)["steps"]) == 2
+    assert json.loads(out)["ok"] is True and len(json.loads(out)["lineage"]["steps"]) == 2
     assert rpc.refused and all(last - first + 1 <= LIMIT for first, last in rpc.served)
     assert not [m for m in rpc.methods if m.startswith(("debug_", "trace_"))]
 
@@ -219,6 +219,6 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
         code, out, err = run_cli([*cli, "--rpc", rpc.url], capsys)
     got = json.loads(out)
     assert code == 1 and got["ok"] is False
-    last = got["steps"][-1]
+    last = got["lineage"]["steps"][-1]
     assert (last["version"], last["verified"], last["chained"], last["in_calldata"]) == (3, False, True, False)
     assert "not in the input" in last["reason"]
