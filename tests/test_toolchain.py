@@ -130,7 +130,7 @@ def test_bootstrap_pins_agree_with_the_module() -> None:
     root = Path(toolchain.__file__).resolve().parent.parent
     script = (root / "scripts" / "bootstrap").read_text()
     pins = dict(re.findall(r'^(\w+_VERSION)="([^"]+)"$', script, re.M))
-    npm_pins = ("SOLC_VERSION", "FOUNDRY_VERSION", "OPENZEPPELIN_VERSION", "MERKLE_TREE_VERSION")
+    npm_pins = ("SOLC_VERSION", "FOUNDRY_VERSION", "OPENZEPPELIN_VERSION", "MERKLE_TREE_VERSION", "SOLADY_VERSION")
     assert {k: pins[k] for k in npm_pins} == {k: getattr(toolchain, k) for k in npm_pins}
     listed = re.search(r"^NPM_PACKAGES=\((.*?)\)$", script, re.M | re.S)
     assert listed is not None

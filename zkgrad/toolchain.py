@@ -37,6 +37,7 @@ SOLC_VERSION = "0.8.28"
 FOUNDRY_VERSION = "1.7.1"  # anvil, forge and cast
 OPENZEPPELIN_VERSION = "5.7.0"
 MERKLE_TREE_VERSION = "1.0.8"  # @openzeppelin/merkle-tree, the JS reference of the dataset tree
+SOLADY_VERSION = "0.1.26"  # SSTORE2, for the verifier adapter's key artifact
 NPM_PACKAGES = (
     f"solc@{SOLC_VERSION}",
     f"@foundry-rs/anvil-linux-amd64@{FOUNDRY_VERSION}",
@@ -44,6 +45,7 @@ NPM_PACKAGES = (
     f"@foundry-rs/cast-linux-amd64@{FOUNDRY_VERSION}",
     f"@openzeppelin/contracts@{OPENZEPPELIN_VERSION}",
     f"@openzeppelin/merkle-tree@{MERKLE_TREE_VERSION}",
+    f"solady@{SOLADY_VERSION}",
 )
 INSTALL_HINT = "run scripts/bootstrap, or: npm install --prefix .tools " + " ".join(NPM_PACKAGES)
 
@@ -339,6 +341,6 @@ def forge_env() -> dict[str, str]:
     folder: compile with the pinned solc-js through ``tests/forge/solc``, a shim that answers like
     a native solc (none can be downloaded offline), and import OpenZeppelin from this session's
     tools folder."""
-    oz = library_dir() / "@openzeppelin" / "contracts"
+    oz, solady = library_dir() / "@openzeppelin" / "contracts", library_dir() / "solady"
     return {**os.environ, "FOUNDRY_SOLC": str(repo_root() / "tests" / "forge" / "solc"),
-            "FOUNDRY_REMAPPINGS": f"@openzeppelin/contracts/={oz}/", "FOUNDRY_OFFLINE": "true"}
+            "FOUNDRY_REMAPPINGS": f"@openzeppelin/contracts/={oz}/\nsolady/={solady}/", "FOUNDRY_OFFLINE": "true"}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.20;
 
+import {SSTORE2} from "solady/src/utils/SSTORE2.sol";
 import {IVerifier} from "./IVerifier.sol";
 
 /// @notice The part of ezkl's reusable verifier (`Halo2VerifierReusable`) that the adapter uses.
@@ -15,8 +16,8 @@ interface IHalo2VerifierReusable {
 /// @notice One circuit's verifier: ezkl's shared reusable verifier plus this circuit's verifying-key
 /// artifact (VKA), behind the plain `verifyProof(bytes,uint256[])` that the registry calls.
 /// @dev The constructor registers the VKA with the reusable verifier (ezkl refuses unregistered
-/// ones) and stores it as the code of data contracts (one per 767 words), which is far cheaper to
-/// read back than storage. One reusable verifier serves any number of adapters.
+/// ones) and stores it as the code of data contracts (solady's SSTORE2, one per 767 words), which
+/// is far cheaper to read back than storage. One reusable verifier serves any number of adapters.
 contract VkaVerifier is IVerifier {
     /// @notice The VKA words one data contract holds (its code is a STOP byte, then the words).
     uint256 public constant CHUNK_WORDS = 767;
@@ -29,7 +30,6 @@ contract VkaVerifier is IVerifier {
 
     error EmptyVka();
     error DigestMismatch(bytes32 expected, bytes32 returned);
-    error StoreFailed();
 
     constructor(IHalo2VerifierReusable verifier_, bytes32[] memory vka) {
         if (vka.length == 0) revert EmptyVka();
@@ -41,7 +41,14 @@ contract VkaVerifier is IVerifier {
         vkaWords = vka.length;
         for (uint256 start = 0; start < vka.length; start += CHUNK_WORDS) {
             uint256 end = start + CHUNK_WORDS < vka.length ? start + CHUNK_WORDS : vka.length;
-            _chunks.push(_storeWords(vka, start, end));
+            bytes memory chunk = new bytes((end - start) * 32);
+            for (uint256 i = 0; i < chunk.length; i += 32) {
+                bytes32 word = vka[start + i / 32];
+                assembly ("memory-safe") {
+                    mstore(add(add(chunk, 0x20), i), word)
+                }
+            }
+            _chunks.push(SSTORE2.write(chunk));
         }
     }
 
@@ -66,37 +73,14 @@ contract VkaVerifier is IVerifier {
 
     /// @notice The VKA words, read back from the data contracts.
     function vka() public view returns (bytes32[] memory words) {
-        words = new bytes32[](vkaWords);
-        uint256 dst;
-        assembly {
-            dst := add(words, 0x20)
-        }
+        bytes memory raw;
         uint256 n = _chunks.length;
         for (uint256 i = 0; i < n; ++i) {
-            address chunk = _chunks[i];
-            assembly {
-                let size := sub(extcodesize(chunk), 1)
-                extcodecopy(chunk, dst, 1, size)
-                dst := add(dst, size)
-            }
+            raw = bytes.concat(raw, SSTORE2.read(_chunks[i]));
         }
-    }
-
-    /// @dev Deploy a contract whose code is 0x00 followed by vka[start:end] (SSTORE2's layout).
-    function _storeWords(bytes32[] memory vka_, uint256 start, uint256 end) private returns (address chunk) {
-        uint256 size = (end - start) * 32 + 1; // code size, with the leading STOP
-        bytes memory init = new bytes(14 + size);
-        assembly {
-            let p := add(init, 0x20)
-            // PUSH4 size, DUP1, PUSH1 0x0e, PUSH1 0, CODECOPY, PUSH1 0, RETURN (14 bytes), STOP
-            mstore(p, or(shl(248, 0x63), or(shl(216, size), shl(136, 0x80600e6000396000f300))))
-            let dst := add(p, 15)
-            for { let i := start } lt(i, end) { i := add(i, 1) } {
-                mstore(dst, mload(add(vka_, mul(add(i, 1), 0x20))))
-                dst := add(dst, 0x20)
-            }
-            chunk := create(0, p, mload(init))
+        assembly ("memory-safe") {
+            words := raw
+            mstore(words, shr(5, mload(raw))) // the same memory as bytes32[]: 32-byte words
         }
-        if (chunk == address(0)) revert StoreFailed();
     }
 }
