@@ -9,6 +9,17 @@ builds today (``compile_circuits``): lr folded into the loss, cross-entropy with
 the ``public`` commitment without input range checks (``zkgrad.circuits.config.committed``).
 Both are calibrated on the same states of the planned 100-step run. Setup and every prove run in
 their own process (peak RSS of that process); before/now proves alternate, so load hits both.
+
+Target of issue 14 (prove <= 0.30x, memory <= 3 GB, proving key <= 1 GB on the digits MLP) and the
+floor found: met for the demo's softmax regression; for the MLP 64-16-10 at scale 12, 0.41x and a
+1.10 GiB (1.18 GB) key, not met. Why, from the levers measured (settings-only row counts, and single
+prove runs on the shared box; NOTES.md): cross-entropy's exp/log table alone needs about 46,000 rows
+after the clamp at scale 12, so logrows 16 is the floor at that scale; at scale 11 the step reaches
+logrows 15 only with 4 inner columns, and then proves no faster (27.6 s against 29 s at logrows 16
+with 2 columns): prove time follows cells, not rows. MSE instead of cross-entropy is logrows 16 too
+(44,027 rows). Below this, the step needs fewer rescaled values (each costs about 23 rows at 2
+columns; the first layer's 1,024-value gradient alone is 23,552 rows): decomp_base/legs trades and
+a cheaper rescale were not tried.
 """
 
 from __future__ import annotations
