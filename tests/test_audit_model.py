@@ -119,3 +119,24 @@ def test_a_dataset_root_that_is_not_the_data_fails_the_audit(honest: dict[str, A
     report = audit_model(reg, honest["mid"], data=str(tmp_path / "poisoned.npz"))
     assert _failed(report) == ["dataset"]
     assert "data hash differs" in report.findings[-1].detail
+
+
+def test_a_momentum_model_registers_trains_two_steps_and_audits_clean(tiny_dataset: Dataset, anvil: Any,
+                                                                      tmp_path: Path) -> None:
+    from zkgrad.train.loop import train
+
+    spec = ModelSpec(**{**TINY_SPEC, "momentum": 0.9})  # type: ignore[arg-type]
+    ws = Workspace.create(tmp_path / "momentum", spec)
+    ws.compile(tiny_dataset)
+    np.savez(tmp_path / "data.npz", x=tiny_dataset.x, y=tiny_dataset.labels)
+    ws.record_dataset(commit_dataset(spec, tiny_dataset, source=str(tmp_path / "data.npz"), seed=0, n_batches=8))
+    w3 = connect(anvil.rpc_url)
+    reg = Registry(w3, deploy_registry(w3))
+    mid = int(register(ws, reg)["model_id"])
+    assert [a.version for a in train(ws, tiny_dataset, reg, mid, steps=2, seed=0)] == [1, 2]
+    info = reg.model(mid)
+    assert info.step_layout.state_words == 2 * info.step_layout.weights_words  # parameters and their velocities
+    assert info.head_weights == ws.checkpoint_for(info.head).weights_commitment != info.head
+    report = audit_model(reg, mid)
+    assert report.ok, report.to_dict()
+    assert [s.version for s in report.lineage.steps] == [1, 2]  # type: ignore[union-attr]

@@ -137,5 +137,5 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
 
 def _load(source: str, spec: ModelSpec) -> Dataset:
     if not source.startswith("digits") and not Path(source).is_file():
-        raise InputError(f"the published data {source} is not here", hint="pass the data file with --data")
+        raise InputError(f"no data file {source} here", hint="pass the model's data file with --data (or --held-out)")
     return load_for(spec, source)
