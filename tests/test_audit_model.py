@@ -121,6 +121,7 @@ def test_a_dataset_root_that_is_not_the_data_fails_the_audit(honest: dict[str, A
     assert "data hash differs" in report.findings[-1].detail
 
 
+@pytest.mark.slow  # ~2 min: its own circuits, two proofs and an audit's rebuild; kept out of the 20-min default set
 def test_a_momentum_model_registers_trains_two_steps_and_audits_clean(tiny_dataset: Dataset, anvil: Any,
                                                                       tmp_path: Path) -> None:
     from zkgrad.train.loop import train
