@@ -36,7 +36,7 @@ from zkgrad.chain.logs import DEFAULT_SPAN, read_logs
 from zkgrad.chain.terms import Terms
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.errors import ChainError, InputError
-from zkgrad.layout import AnswerLayout, StepLayout
+from zkgrad.layout import AnswerLayout, EvalLayout, StepLayout
 
 HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the contract's HEAD)
 
@@ -70,9 +70,7 @@ class ModelInfo:
         return self.terms.reward_per_update
 
     @property
-    def eval_layout(self) -> "EvalLayout | None":
-        from zkgrad.layout import EvalLayout
-
+    def eval_layout(self) -> EvalLayout | None:
         t = self.terms
         return EvalLayout(self.step_layout.weights_words, t.held_out_size, t.eval_unit) if t.evaluated else None
 

@@ -129,3 +129,8 @@ class CalibrationPlan:
             raise InputError(f"lookup margin {self.margin} is out of range", hint=f"use 1.0 to 16.0 (default {LOOKUP_MARGIN})")
         if self.samples < 1:
             raise InputError(f"calibration samples must be at least 1, not {self.samples}")
+
+    def record(self, measured: list[int]) -> dict[str, Any]:
+        """What a circuit's manifest keeps of the plan (and the published spec, for an audit to
+        rebuild it), with the steps of the run that were measured."""
+        return {"steps": self.steps, "margin": self.margin, "seed": self.seed, "measured": measured}

@@ -54,20 +54,14 @@ from .ranges import planned_run
 from .spec import ModelSpec
 from .training import export_graph, export_training_step, param_input_names
 
-EVAL_SIZE = 100
-"""Held-out samples an evaluation circuit counts on unless told otherwise (the first of the set)."""
-MIN_EVAL_SIZE = 100
-"""Fewer samples say too little about a model to be worth a circuit."""
-
-
-def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = EVAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> tuple[np.ndarray, np.ndarray]:
     """The first ``size`` samples of ``held_out``: x on the spec's fixed-point grid, shaped
     ``(size, *input_shape)``, and integer labels. Refuses a spec that is no classifier."""
     if spec.loss != "cross_entropy":
         raise InputError(f"a model with loss {spec.loss} has no classes to count",
                          hint="an evaluation circuit counts correct classes: only cross_entropy models have one")
-    if size < MIN_EVAL_SIZE:
-        raise InputError(f"an evaluation on {size} samples is too small", hint=f"use at least {MIN_EVAL_SIZE}")
+    if size < dataset.MIN_HELD_OUT:
+        raise InputError(f"an evaluation on {size} samples is too small", hint=f"use at least {dataset.MIN_HELD_OUT}")
     if len(held_out) < size:
         raise InputError(f"the held-out set has {len(held_out)} samples, the evaluation needs {size}",
                          hint="pass a larger held-out set, or evaluate on fewer samples")
@@ -79,7 +73,7 @@ def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = EVAL_SIZE) 
     return dequantize(quantize(x, spec.scale), spec.scale), labels.astype(np.int64)
 
 
-def held_out_commitment(spec: ModelSpec, held_out: Dataset, size: int = EVAL_SIZE) -> bytes:
+def held_out_commitment(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> bytes:
     """The committed dataset's held-out commitment (``zkgrad.circuits.dataset``) of the samples
     this circuit counts on, checked like them."""
     held_out_samples(spec, held_out, size)
@@ -116,7 +110,7 @@ def evaluation_input(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"input_data": [t.reshape(-1).tolist() for t in checkpoint.float_state()[: checkpoint.n_params]]}
 
 
-def count_correct(spec: ModelSpec, checkpoint: Checkpoint, held_out: Dataset, size: int = EVAL_SIZE) -> int:
+def count_correct(spec: ModelSpec, checkpoint: Checkpoint, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> int:
     """The reference count: float64 torch on the checkpoint's exact weights and the gridded samples,
     ties counted as correct, as the circuit does. Equal to the proven count where the circuit
     computes the logits exactly (rebase multiplier 2 and a model with one linear layer)."""
@@ -138,8 +132,7 @@ def _calibration(spec: ModelSpec, genesis: Checkpoint, train_data: Dataset, step
     states: list[Sequence[np.ndarray]] = [runs[i].state[:n] for i in chosen]
     states += [[dequantize(quantize(t * plan.margin, spec.scale), spec.scale) for t in s] for s in states]
     inputs = [{"input_data": [np.asarray(t).reshape(-1).tolist() for t in s]} for s in states]
-    record = {"steps": plan.steps, "margin": plan.margin, "seed": plan.seed, "measured": chosen}
-    return inputs[0], inputs[1:], record
+    return inputs[0], inputs[1:], plan.record(chosen)
 
 
 def compile_evaluation(
@@ -149,7 +142,7 @@ def compile_evaluation(
     held_out: Dataset,
     *,
     out: Path,
-    size: int = EVAL_SIZE,
+    size: int = dataset.MIN_HELD_OUT,
     srs: Path | None = None,
     plan: CalibrationPlan | None = None,
     reporter: Reporter | None = None,

@@ -83,7 +83,7 @@ def calibration(spec: ModelSpec, genesis: Checkpoint, data: Dataset | tuple[np.n
                    for i in chosen for j, row in enumerate(runs[i].x) if (i, j) != (0, 0)]
     return Calibration(genesis.step_input(first.x, first.y), [runs[i].step_input() for i in chosen if i != 0],
                        genesis.answer_input(first.x[:1]), answer_more,
-                       {"steps": plan.steps, "margin": plan.margin, "seed": plan.seed, "measured": chosen})
+                       plan.record(chosen))
 
 
 def compile_circuits(

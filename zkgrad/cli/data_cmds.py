@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from .options import Json
 from .output import Output, stdout
-
-if TYPE_CHECKING:
-    from ..circuits.spec import ModelSpec
-    from ..data import Dataset
 
 data_app = typer.Typer(help="Committed datasets: fix a model's training data before it is registered.",
                        no_args_is_help=True)
@@ -34,12 +30,6 @@ def source_name(data: str | None) -> str:
     return str(Path(data).resolve())
 
 
-def load_source(source: str, spec: ModelSpec) -> Dataset:
-    from ..circuits.dataset import load_for
-
-    return load_for(spec, source)
-
-
 @data_app.command("commit")
 def commit(
     workspace: Annotated[Path, typer.Option("--model", help="Workspace from 'zkgrad model init'")],
@@ -54,7 +44,7 @@ def commit(
     json_: Json = False,
 ) -> None:
     """Commit the model's training data: the Merkle root over its batch commitments, in WS/dataset.json."""
-    from ..circuits.dataset import commit_dataset
+    from ..circuits.dataset import commit_dataset, load_for
     from ..train.workspace import Workspace
 
     o = Output(json_)
@@ -63,8 +53,8 @@ def commit(
     path = ws.dataset_path
     source = source_name(data)
     held_source = None if held_out is None else source_name(held_out)
-    new = commit_dataset(spec, load_source(source, spec), source=source, seed=seed, n_batches=batches,
-                         held_out=None if held_source is None else load_source(held_source, spec),
+    new = commit_dataset(spec, load_for(spec, source), source=source, seed=seed, n_batches=batches,
+                         held_out=None if held_source is None else load_for(spec, held_source),
                          held_out_source=held_source, held_out_size=held_out_size, reporter=o.reporter())
     written = ws.record_dataset(new)
     kept = ws.dataset()

@@ -80,14 +80,15 @@ def compile_(
     circuit (reused when unchanged)."""
     from ..circuits.config import CalibrationPlan
     from ..train.workspace import Workspace
-    from .data_cmds import load_source, source_name
+    from ..circuits.dataset import load_for
+    from .data_cmds import source_name
     from .data_opts import load_data
 
     o = Output(json_)
     ws = Workspace.open(workspace)
     ds = load_data(data, ws.spec)
     plan = CalibrationPlan(steps=steps, margin=margin, seed=seed)
-    held = load_source(source_name(held_out), ws.spec) if held_out is not None else None
+    held = load_for(ws.spec, source_name(held_out)) if held_out is not None else None
     circuits, reused = ws.compile(ds, srs=srs, plan=plan, reporter=o.reporter())
     parts = {"step": circuits.step, "answer": circuits.answer}
     if held is not None:

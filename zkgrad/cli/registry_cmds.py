@@ -131,12 +131,11 @@ def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_
     held-out accuracy of each evaluated version."""
     reg = _registry(rpc, registry, log_span)
     info = reg.model(model_id)
-    evals = {e.version: e for e in reg.evaluations(model_id)} if info.terms.evaluated else {}
     rows = [{"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
              "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
              "tx_hash": r.tx_hash} for r in reg.history(model_id)]
-    accuracy = [{"version": v, "correct": e.correct, "total": e.total, "accuracy": e.accuracy, "prover": e.prover}
-                for v, e in sorted(evals.items())]
+    accuracy = [{"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
+                 "prover": e.prover} for e in (reg.evaluations(model_id) if info.terms.evaluated else [])]
     lines = [f"model {model_id} '{info.name}': version {info.version}, head 0x{info.head.hex()[:16]}…, "
              f"genesis 0x{info.genesis.hex()[:16]}…, data root 0x{info.terms.dataset_root.hex()[:16]}…"]
     lines += [f"  v{r['version']:<4} after {r['after'][:18]}… batch {r['batch'][:18]}… by {r['prover']} "

@@ -26,7 +26,7 @@ from typing import Any
 from eth_utils import keccak
 
 from ..chain.audit import AuditReport, audit
-from ..chain.deployments import verifier_mismatch
+from ..chain.deployments import code_hash, verifier_mismatch
 from ..chain.registry import Registry
 from ..circuits.checkpoint import genesis
 from ..circuits.config import CalibrationPlan
@@ -127,9 +127,9 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
     hashes = dict(zip(("step", "answer", "evaluation"), info.code_hashes))
     for name, c in built.items():
         report.add(f"{name} circuit", c.key == pub.circuits[name]["key"], "rebuilt with the published key")
-        on_chain = keccak(registry.w3.eth.get_code(addresses[name]))
         why = verifier_mismatch(registry.w3, c, addresses[name]) or (
-            None if on_chain == hashes[name] else "its code changed since registration")
+            None if code_hash(registry.w3, addresses[name]) == "0x" + hashes[name].hex()
+            else "its code changed since registration")
         report.add(f"{name} verifier", why is None, f"{addresses[name]}" + (f": {why}" if why else ""))
     report.lineage = audit(registry, model_id, circuits.step)
     return report
