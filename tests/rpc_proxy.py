@@ -1,6 +1,6 @@
 """A JSON-RPC proxy in front of a real node that answers like a public provider: eth_getLogs over
 more than ``max_blocks`` blocks is refused (in the words providers use), and so is every
-debug_*/trace_* method. It records what it was asked."""
+debug_*/trace_* method. It records what it was asked; ``tamper`` may rewrite any answer (a lying node)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 import requests
 
@@ -27,6 +27,8 @@ class LimitedRpc:
     served: list[tuple[int, int]] = field(default_factory=list)  # eth_getLogs ranges answered
     refused: list[tuple[int, int]] = field(default_factory=list)  # and refused
     methods: list[str] = field(default_factory=list)
+    tamper: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    """(request, upstream answer) -> the answer served."""
 
     def __enter__(self) -> LimitedRpc:
         proxy = self
@@ -71,7 +73,8 @@ class LimitedRpc:
                     return 413, {"message": "request entity too large"}
                 return 200, _error(req, *REFUSALS[self.style])
             self.served.append((first, last))
-        return 200, dict(requests.post(self.upstream, json=req, timeout=30).json())
+        answer = dict(requests.post(self.upstream, json=req, timeout=30).json())
+        return 200, self.tamper(req, answer) if self.tamper else answer
 
     def _block(self, tag: Any) -> int:
         if tag in (None, "latest", "pending", "safe", "finalized"):

@@ -26,7 +26,7 @@ def _update(proof_len: int) -> tuple[bytes, list[int]]:
 def _find(data: bytes, instances: list[int]) -> tuple[bytes, tuple[int, ...]] | None:
     return find_update(data, LAYOUT, before=LAYOUT.before_commitment(instances),
                        batch=LAYOUT.batch_commitment(instances), after=LAYOUT.after_commitment(instances),
-                       loss=instances[LAYOUT.loss])
+                       claim=instances[LAYOUT.claim], loss=instances[LAYOUT.loss])
 
 
 def _direct(proof: bytes, instances: list[int], model_id: int = 1) -> bytes:
@@ -56,7 +56,7 @@ def test_found_however_it_is_encoded(wrap: str, proof_len: int) -> None:
 
 def test_a_near_miss_is_not_found() -> None:
     proof, instances = _update(1024)
-    for i in range(LAYOUT.length):  # any one value changed: its commitment or loss word differs
+    for i in range(LAYOUT.length):  # any one value changed: its commitment, claim or loss word differs
         other = list(instances)
         other[i] = (other[i] + 1) % FIELD_MODULUS
         assert _find(_direct(proof, other), instances) is None

@@ -17,7 +17,7 @@ from zkgrad.chain.anvil import ChainInfo
 from zkgrad.chain.client import contract_at, deploy, dev_account, transact
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.contracts import REGISTRY, shipped
-from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
+from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, claim_word, commit
 from zkgrad.merkle import leaf_hash
 from zkgrad.toolchain import find_cast
 
@@ -72,10 +72,11 @@ def test_cast_reads_a_registered_and_updated_model(anvil: ChainInfo, w3: Web3, c
     genesis = [secrets.randbelow(FIELD_MODULUS) for _ in range(STEP.state_words)]
     model_id = registry.register_model(terms, STEP, ANSWER, commit(genesis), spec=SPEC, name="stub-mlp")
     after = [secrets.randbelow(FIELD_MODULUS) for _ in range(STEP.state_words)]
-    instances = [*genesis, *data.batch(0), *after, 12345]
+    prover = dev_account(1)
+    claim = claim_word(w3.eth.chain_id, registry.address, model_id, 1, prover.address)
+    instances = [*genesis, *data.batch(0), claim, *after, 12345]
     proof = secrets.token_bytes(96)
     transact(w3, stub.functions.accept(proof, instances))
-    prover = dev_account(1)
     registry.submit_update(model_id, proof, instances, batch_path=data.tree.proof(0), account=prover)
     reg, mid = registry.address, str(model_id)
 
@@ -93,6 +94,10 @@ def test_cast_reads_a_registered_and_updated_model(anvil: ChainInfo, w3: Web3, c
     assert cast("call", reg, "head(uint256)(bytes32)", mid, *rpc) == "0x" + commit(after).hex()
     assert cast("call", reg, "version(uint256)(uint256)", mid, *rpc) == "1"
     assert step_code == cast("keccak", cast("code", stub.address, *rpc))
+
+    # the claim word a prover puts in its step: computed by the registry for any submitter
+    got = cast("call", reg, "claimWord(uint256,uint256,address)(uint256)", mid, "1", prover.address, *rpc)
+    assert word(got.split()[0]) == claim == instances[STEP.claim]
 
     # the dataset leaf the registry checks is the one zkgrad.merkle builds
     batch_c = "0x" + commit(data.batch(0)).hex()

@@ -171,7 +171,7 @@ def test_tensor_hash_equals_ezkl_input_hash(hashed_circuit: dict) -> None:
     w = witness(hashed_circuit, ck, x, y, "hash")
     theirs = [felt(h) for h in w["processed_inputs"]["poseidon_hash"]]
     assert theirs[:4] == ck.words() == list(ck.hashes) == [tensor_hash(v) for v in ck.state()]
-    assert theirs[4:] == list(batch_words(x, y, TINY.scale, "hashed"))
+    assert theirs[4:6] == list(batch_words(x, y, TINY.scale, "hashed")) and len(theirs) == 7  # then the claim
     layout = hashed_circuit["graph"].layout("hashed")
     assert layout == StepLayout(4, 2, 4)
     assert layout.before_commitment(theirs + [0] * 5) == ck.commitment
@@ -186,7 +186,8 @@ def test_public_words_equal_ezkl_public_values(public_circuit: dict) -> None:
     assert w["processed_inputs"] is None or not w["processed_inputs"].get("poseidon_hash")
     theirs = [[felt(v) for v in t] for t in w["inputs"]]
     assert [v for t in theirs[:4] for v in t] == ck.words()
-    assert [v for t in theirs[4:] for v in t] == list(batch_words(x, y, TINY.scale, "public"))
+    assert [v for t in theirs[4:6] for v in t] == list(batch_words(x, y, TINY.scale, "public"))
+    assert theirs[6] == [0]  # the claim: 0 binds no submitter
     assert theirs[4] == values(quantize(x, TINY.scale))
     layout = public_circuit["graph"].layout("public")
     n_state, n_batch = sum(q.size for q in ck.state()), x.size + y.size

@@ -81,10 +81,10 @@ def test_batch_commitment_is_the_step_proofs(scheme: str, tiny_dataset: Dataset)
     state = ckpt.words()
     for i in range(3):
         x, y = batch(tiny_dataset, spec.batch_size, i, 5)
-        fed = ckpt.step_input(x, y)["input_data"][-2:]
+        fed = ckpt.step_input(x, y)["input_data"][-3:-1]  # x, y (then the claim)
         words = [w for t in fed for w in tensor_words(quantize(np.array(t), spec.scale), scheme)]
         layout = StepLayout(len(state), len(words), len(ckpt.words(ckpt.n_params)))
-        instances = [*state, *words, *state, 0]
+        instances = [*state, *words, 0, *state, 0]
         assert layout.batch_commitment(instances) == batch_commitment(spec, tiny_dataset, i, 5)
         assert batch_commitment(spec, tiny_dataset, i, 5) != batch_commitment(spec, tiny_dataset, i, 6)
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from zkgrad.chain.client import block_number, connect, contract_at, deploy, dev_account, transact
+from zkgrad.chain.client import account, block_number, chain_id, connect, contract_at, deploy, dev_account, transact
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.errors import ChainError
-from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, commit
+from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, claim_word, commit
 
 from .helpers import StubDataset, compile_test_contracts, run_cli
 from .rpc_proxy import LimitedRpc
@@ -87,7 +87,9 @@ def lineage(anvil: Any, compiled: dict[str, Any]) -> Lineage:
     sent = []
     for i, how in enumerate(HOW):
         mine(w3, GAP)
-        instances = [*head, *data.batch(i), *felts(P), *felts(1)]
+        submitter = account(w3).address if how == "direct" else prover.address
+        claim = claim_word(chain_id(w3), registry.address, mid, i + 1, submitter)
+        instances = [*head, *data.batch(i), claim, *felts(P), *felts(1)]
         proof = secrets.token_bytes(500 + i)
         transact(w3, step.functions.accept(proof, instances))
         submit(how, registry, mid, prover, proof, instances, data.path(i))
@@ -184,19 +186,20 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
     from .helpers import copy_workspace
 
     ws = copy_workspace(tiny_workspace, tmp_path_factory.mktemp("paging-ws") / "model")
-    circuits, ck = ws.circuits(), ws.genesis()
-    steps = []
-    for t in range(3):
-        x, y = batch(tiny_dataset, int(TINY_SPEC["batch_size"]), t, 0)  # type: ignore[call-overload]
-        steps.append(prove_step(circuits, ck, x, y, folder=ws.step_dir(t + 1)))
-        ck = steps[-1].after
-    committed = ws.dataset()  # tiny_dataset, as the fixture committed it
-    paths = [batch_proof(ws.spec, tiny_dataset, committed, t)[2] for t in range(3)]
     w3 = connect(anvil.rpc_url)
     reg = Registry(w3, deploy_registry(w3))
     mid = int(register(ws, reg)["model_id"])
     prover = contract_at(w3, deploy(w3, compiled["ReentrantProver"], reg.address, mid).address,
                          compiled["ReentrantProver"].abi)
+    circuits, ck = ws.circuits(), ws.genesis()
+    steps = []
+    for t, submitter in enumerate([account(w3).address, prover.address, prover.address]):  # direct, contract, stored
+        x, y = batch(tiny_dataset, int(TINY_SPEC["batch_size"]), t, 0)  # type: ignore[call-overload]
+        claim = claim_word(chain_id(w3), reg.address, mid, t + 1, submitter)
+        steps.append(prove_step(circuits, ck, x, y, folder=ws.step_dir(t + 1), claim=claim))
+        ck = steps[-1].after
+    committed = ws.dataset()  # tiny_dataset, as the fixture committed it
+    paths = [batch_proof(ws.spec, tiny_dataset, committed, t)[2] for t in range(3)]
     cli = ["audit", mid, "--registry", reg.address, "--json"]
     for sp, path, how in zip(steps[:2], paths, ["direct", "contract"]):
         mine(w3, GAP)
@@ -221,4 +224,4 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
     assert code == 1 and got["ok"] is False
     last = got["lineage"]["steps"][-1]
     assert (last["version"], last["verified"], last["chained"], last["in_calldata"]) == (3, False, True, False)
-    assert "not in the input" in last["reason"]
+    assert "holds no update" in last["reason"]

@@ -7,16 +7,16 @@ import secrets
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zkgrad.chain.anvil import ChainInfo
-from zkgrad.chain.client import call, connect, contract_at
+from zkgrad.chain.client import call, chain_id, connect, contract_at
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
 from zkgrad.errors import InputError
-from zkgrad.layout import FIELD_MODULUS, AnswerLayout, EvalLayout, StepLayout, commit, felt
+from zkgrad.layout import FIELD_MODULUS, AnswerLayout, EvalLayout, StepLayout, claim_word, commit, felt
 
 SHAPES = [(s, b, k) for s in (1, 2, 3, 5, 13, 650, 1210) for b in (1, 2, 7, 592) for k in (1, 3, 10)]
 
@@ -31,16 +31,11 @@ def registry(anvil: ChainInfo) -> Any:
 def test_step_layout_matches(registry: Any) -> None:
     for s, b, _ in SHAPES:
         py = StepLayout(s, b, max(1, s // 2))
-        before, batch, after, loss, length = call(registry.functions.stepLayout(s, b))
-        assert (before, batch, after, loss, length) == (
-            py.before.start,
-            py.batch.start,
-            py.after.start,
-            py.loss,
-            py.length,
-        ), (s, b)
-        # the slices' widths are fixed by the format: S, B, S, 1, covering 0..length exactly
+        got = call(registry.functions.stepLayout(s, b))
+        assert tuple(got) == (py.before.start, py.batch.start, py.claim, py.after.start, py.loss, py.length), (s, b)
+        # the parts' widths are fixed by the format: S, B, 1, S, 1, covering 0..length exactly
         assert py.before.stop == py.batch.start and py.batch.stop - py.batch.start == b
+        assert py.claim == py.batch.stop and py.after.start == py.claim + 1 and py.length == 2 * s + b + 2
         assert py.after.stop - py.after.start == s and py.after.stop == py.loss == py.length - 1
         assert py.after_weights.start == py.after.start and py.after_weights.stop <= py.after.stop
 
@@ -70,6 +65,19 @@ def test_commitment_matches(registry: Any, words: list[int]) -> None:
 
 
 @pytest.mark.chain
+@settings(max_examples=25, deadline=None)
+@given(model_id=st.integers(0, 2**256 - 1), version=st.integers(0, 2**256 - 1),
+       submitter=st.binary(min_size=20, max_size=20))
+def test_claim_word_matches(registry: Any, model_id: int, version: int, submitter: bytes) -> None:
+    """The registry's claimWord is zkgrad.layout.claim_word over its chain id and its own address."""
+    w3 = registry.w3
+    address = to_checksum_address(submitter)
+    got = call(registry.functions.claimWord(model_id, version, address))
+    want = claim_word(chain_id(w3), registry.address, model_id, version, address)
+    assert got == want < FIELD_MODULUS
+
+
+@pytest.mark.chain
 @pytest.mark.parametrize("s,b", [(1, 2), (3, 2), (7, 40), (650, 592)])
 def test_step_commitments_match(registry: Any, s: int, b: int) -> None:
     step = StepLayout(s, b, s)
@@ -78,7 +86,7 @@ def test_step_commitments_match(registry: Any, s: int, b: int) -> None:
     assert bytes(before) == step.before_commitment(instances)
     assert bytes(batch) == step.batch_commitment(instances)
     assert bytes(after) == step.after_commitment(instances)
-    assert bytes(before) == commit(instances[:s]) and bytes(after) != bytes(before)
+    assert bytes(before) == commit(instances[:s]) and bytes(after) == commit(instances[s + b + 1:-1])
 
 
 @pytest.mark.chain
@@ -116,6 +124,7 @@ def test_interface_is_pinned() -> None:
         "getUpdate(uint256,bytes32)",
         "getAnswer(uint256,uint256)",
         "stepLayout(uint256,uint256)",
+        "claimWord(uint256,uint256,address)",
         "answerLayout(uint256,uint256,uint256)",
     ]:
         assert signature in functions, signature
@@ -124,11 +133,14 @@ def test_interface_is_pinned() -> None:
     assert "AnswerAccepted(uint256,uint256,address,uint256,bytes32,uint256[])" in events
     assert "EvaluationAccepted(uint256,uint256,address,uint256,uint256)" in events
     assert "RewardSkipped(uint256,address,uint256,uint256)" in events
+    errors = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "error"}
+    assert "WrongSubmitter(address,uint256)" in errors
     # the verifier interface the registry calls: ezkl's verifyProof(bytes,uint256[])
     assert _selector("verifyProof(bytes,uint256[])") == "0x1e8e1e13"
     assert _selector("submitUpdate(uint256,bytes,uint256[],bytes32[],uint256)") == "0x83867bb9"
     assert _selector("submitEvaluation(uint256,bytes,uint256[])") == "0x0bcdbf99"
     assert _selector("submitAnswer(uint256,uint256,bytes,uint256[])") == "0xa1920990"
+    assert _selector("claimWord(uint256,uint256,address)") == "0x81131437"
 
 
 def test_calldata_budget() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zkgrad.chain.audit import audit
-from zkgrad.chain.client import connect
+from zkgrad.chain.client import connect, dev_account
 from zkgrad.chain.registry import Registry
 from zkgrad.circuits.checkpoint import batch_words, tensor_words
 from zkgrad.circuits.dataset import batch_proof
@@ -22,12 +22,13 @@ from zkgrad.prover.proof import Proof
 from zkgrad.prover.step import prove_step
 from zkgrad.train.answer import prove_answer
 from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.submit import step_claim
 from zkgrad.train.workspace import Workspace
 from zkgrad.verifier.offchain import verify
 
 from .helpers import change_instance, copy_workspace, flip_proof_byte
 
-pytestmark = [pytest.mark.proof]
+pytestmark = [pytest.mark.proof, pytest.mark.chain]
 
 from .conftest import TINY_SPEC
 
@@ -45,13 +46,20 @@ def workspace(tiny_workspace: Workspace, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def three_steps(workspace: Workspace, dataset: Dataset):  # type: ignore[no-untyped-def]
+def onchain(workspace: Workspace, anvil) -> tuple[Registry, int]:  # type: ignore[no-untyped-def]
+    """The workspace's model registered (reward 10**12 per update, funded): its proofs claim it."""
+    reg = ensure_registry(connect(anvil.rpc_url))
+    return reg, int(register(workspace, reg, reward_wei=10**12, fund_wei=10**15)["model_id"])
+
+
+@pytest.fixture(scope="module")
+def three_steps(workspace: Workspace, dataset: Dataset, onchain: tuple[Registry, int]):  # type: ignore[no-untyped-def]
     circuits = workspace.circuits()
     ck = workspace.genesis()
     steps = []
     for t in range(3):
         x, y = batch(dataset, SPEC.batch_size, t, 0)
-        sp = prove_step(circuits, ck, x, y, folder=workspace.step_dir(t + 1))
+        sp = prove_step(circuits, ck, x, y, folder=workspace.step_dir(t + 1), claim=step_claim(*onchain, t + 1))
         steps.append(sp)
         ck = sp.after
     return steps
@@ -113,12 +121,9 @@ def _path(ws: Workspace, dataset: Dataset, version: int) -> list[bytes]:
 
 
 @pytest.mark.chain
-def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps, dataset: Dataset, anvil,
+def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps, dataset: Dataset, onchain,
                                                tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    w3 = connect(anvil.rpc_url)
-    reg = ensure_registry(w3)
-    rec = register(workspace, reg, reward_wei=10**12, fund_wei=10**15)
-    mid = int(rec["model_id"])
+    reg, mid = onchain
     assert reg.head(mid) == workspace.genesis().commitment
     circuits = workspace.circuits()
 
@@ -138,7 +143,8 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
     x, y = batch(dataset, SPEC.batch_size, 0, 0)
     y = y.copy()
     y[0, 0] += 0.5
-    poisoned = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "poisoned")
+    poisoned = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "poisoned",
+                          claim=step_claim(reg, mid, 1))
     for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 1), []):
         with pytest.raises(TransactionRevertedError) as e:
             reg.submit_update(mid, poisoned.proof.proof_bytes, poisoned.proof.instances, batch_path=path)
@@ -159,13 +165,13 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
                           batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "ReplayedProof"
     x, y = batch(dataset, SPEC.batch_size, 7, 1)  # another batch, from an old head
-    branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch")
+    branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch", claim=step_claim(reg, mid, 2))
     with pytest.raises(TransactionRevertedError) as e:
         reg.submit_update(mid, branch.proof.proof_bytes, branch.proof.instances, batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "StaleHead"
     # the right batch for the wrong version: batch 0 again, proven from the head (version 3)
     x, y = batch(dataset, SPEC.batch_size, 0, 0)
-    again = prove_step(circuits, three_steps[-1].after, x, y, folder=tmp_path / "again")
+    again = prove_step(circuits, three_steps[-1].after, x, y, folder=tmp_path / "again", claim=step_claim(reg, mid, 4))
     for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 3)):
         with pytest.raises(TransactionRevertedError) as e:
             reg.submit_update(mid, again.proof.proof_bytes, again.proof.instances, batch_path=path)
@@ -188,14 +194,12 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
 
 
 @pytest.mark.chain
-def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_history_and_audit_cli(workspace: Workspace, three_steps, onchain, anvil, capsys,
+                               monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from .helpers import run_cli
 
-    w3 = connect(anvil.rpc_url)
-    reg = ensure_registry(w3)
-    rec = register(workspace, reg)
-    mid = rec["model_id"]
-    if Registry(w3, reg.address).version(mid) == 0:
+    reg, mid = onchain
+    if reg.version(mid) == 0:
         for sp in three_steps:
             code, out, err = run_cli(["submit", "update", sp.folder, "--model-id", mid, "--rpc", anvil.rpc_url,
                                       "--registry", reg.address, "--json"], capsys)
@@ -212,11 +216,16 @@ def test_history_and_audit_cli(workspace: Workspace, three_steps, anvil, capsys)
     code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
                               "--registry", reg.address], capsys)
     assert code == 1 and "Traceback" not in err and "ReplayedProof" in err
+    # another account's CLI refuses, before any transaction, a step claimed for this one
+    monkeypatch.setenv("ZKGRAD_PRIVATE_KEY", dev_account(1).key.hex())
+    code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
+                              "--registry", reg.address], capsys)
+    assert code == 1 and "proven for another submitter" in err and "--model-id" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.chain
 @pytest.mark.fuzzing
-def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, dataset: Dataset, anvil) -> None:  # type: ignore[no-untyped-def]
+def test_mutated_real_proofs_never_accepted(workspace: Workspace, dataset: Dataset, onchain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Random byte flips of a real step proof and random changes of its public values, submitted to
     the registry with a real verifier: none is accepted (checked by eth_call, nothing mined)."""
     from hypothesis import HealthCheck, given, settings
@@ -224,20 +233,20 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, d
 
     from zkgrad.layout import FIELD_MODULUS
 
-    w3 = connect(anvil.rpc_url)
-    reg = ensure_registry(w3)
-    rec = register(workspace, reg)
+    reg, first = onchain
     circuits = workspace.circuits()
-    # a fresh model on the same real verifiers and data, so the first step starts from its head
-    terms = reg.model(int(rec["model_id"])).terms
+    # a fresh model on the same real verifiers and data, and a first step proven for it
+    terms = reg.model(first).terms
     mid = reg.register_model(terms, circuits.step_layout, circuits.answer_layout, workspace.genesis().commitment,
                              name="fuzz", spec=b"{}")
     head = reg.head(mid)
-    sp = three_steps[0]
+    x, y = batch(dataset, SPEC.batch_size, 0, 0)
+    sp = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "fuzz", claim=step_claim(reg, mid, 1))
     proof, inst = sp.proof.proof_bytes, list(sp.proof.instances)
     path = _path(workspace, dataset, 0)
     fn = reg.contract.functions.submitUpdate
-    fn(mid, proof, inst, path, 0).call()  # the unmutated proof would be accepted
+    me = {"from": dev_account(0).address}  # the submitter the proof claims
+    fn(mid, proof, inst, path, 0).call(me)  # the unmutated proof would be accepted
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.data())
@@ -250,7 +259,7 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, three_steps, d
             k = data.draw(st.integers(0, len(i) - 1), label="instance")
             i[k] = (i[k] + data.draw(st.integers(1, FIELD_MODULUS - 1), label="delta")) % FIELD_MODULUS
         with pytest.raises(Exception):  # any revert: InvalidProof, StaleHead, ...
-            fn(mid, bytes(p), i, path, 0).call()
+            fn(mid, bytes(p), i, path, 0).call(me)
 
     check()
     assert reg.head(mid) == head

@@ -166,8 +166,10 @@ def test_graph_io_follows_step_layout(case: str, exported: dict[str, StepGraph])
     expected_in = [f"p{i}_{n.replace('.', '_')}" for i, n in enumerate(names)]
     if spec.has_momentum:
         expected_in += [f"m{i}_{n.replace('.', '_')}" for i, n in enumerate(names)]
-    assert [n for n, _ in ins] == expected_in + ["x", "y"] == list(graph.input_names)
-    assert [s for _, s in ins] == shapes * (n_state // P) + [spec.x_shape, spec.y_shape]
+    assert [n for n, _ in ins] == expected_in + ["x", "y", "claim"] == list(graph.input_names)
+    assert [s for _, s in ins] == shapes * (n_state // P) + [spec.x_shape, spec.y_shape, (1,)]
+    claim_readers = [n.op_type for n in model.graph.node if "claim" in n.input]
+    assert claim_readers == []  # the claim is bound by the proof's transcript, not by any operation
     assert [n for n, _ in outs] == [f"new_{n}" for n in expected_in] + ["loss"]
     assert [s for _, s in outs] == shapes * (n_state // P) + [(1,)]
     # hashed: one public hash per tensor, in graph order; public: every value of every tensor
@@ -202,7 +204,7 @@ def test_ezkl_compiles_step(case: str, scheme: str, exported: dict[str, StepGrap
     state = [dequantize(quantize(t, 12), 12) for t in start_state(spec)]
     x, y = batch(spec)
     x = dequantize(quantize(x, 12), 12)
-    out = ezkl_loads(graph.onnx_path, [*state, x, y], 12, tmp_path, scheme=scheme)
+    out = ezkl_loads(graph.onnx_path, [*state, x, y, np.zeros(1)], 12, tmp_path, scheme=scheme)
     processed = (out["witness"]["processed_inputs"] or {}).get("poseidon_hash") or []
     assert len(processed) == (len(graph.input_names) if scheme == "hashed" else 0)
     # parameter outputs keep the input scale: the words of step t's output are step t+1's input words
@@ -359,7 +361,7 @@ def test_conv_gradient_decomposition_matches_autograd(stride: int, tmp_path: Pat
     graph = export_training_step(spec, tmp_path / "two.onnx", module=module)
     state = [p.detach().numpy() for p in module.parameters()]
     x, y = batch(spec)
-    outs = ort.InferenceSession(str(graph.onnx_path)).run(None, dict(zip(graph.input_names, [*state, x, y])))
+    outs = ort.InferenceSession(str(graph.onnx_path)).run(None, dict(zip(graph.input_names, [*state, x, y, np.zeros(1, np.float32)])))
     ref, _ = float_step(spec, state, x, y, module=module)
     for got, want in zip(outs[:-1], ref):
         np.testing.assert_allclose(got, want.numpy(), atol=1e-5, rtol=1e-5)

@@ -9,9 +9,13 @@ are its quantized values, row-major (a negative v is the field element p + v); u
 it is one word, ezkl's Poseidon hash of those values (visibility ``hashed/public``).
 
 Training step: the state (the parameters ``p_0..p_{P-1}``, then momentum velocities when the
-spec has momentum) takes S words, the batch ``x, y`` B words::
+spec has momentum) takes S words, the batch ``x, y`` B words, and one word is the step's *claim*
+(``claim_word``: who may submit it, to which registry, model and version)::
 
-    [ state before (S) | x y (B) | state after (S) | loss (1) ]                  2S + B + 1 words
+    [ state before (S) | x y (B) | claim (1) | state after (S) | loss (1) ]      2S + B + 2 words
+
+The claim is a graph input that no operation reads: it enters the proof only as a public value,
+which the proof's transcript binds like every other (a proof does not verify for another claim).
 
 Inference bound to weights (the parameters, W words; W < S only with momentum), input X words::
 
@@ -34,7 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from eth_utils import keccak
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from .errors import InputError
 
@@ -52,6 +57,19 @@ def felt(value: int | str) -> int:
     if not 0 <= v < FIELD_MODULUS:
         raise InputError(f"value {v} is not a BN254 field element")
     return v
+
+
+CLAIM_INPUT = "claim"
+"""The step graph's last input: one value, read by no operation, public as the claim word."""
+
+
+def claim_word(chain_id: int, registry: str, model_id: int, version: int, submitter: str) -> int:
+    """The claim a step proof carries: ``keccak256(abi.encode(chainid, registry, modelId, version,
+    submitter)) mod p``, ``version`` being the one the step creates. The registry recomputes it from
+    ``msg.sender`` (``claimWord``), so a copied proof pays no one but its producer, and only once."""
+    data = abi_encode(["uint256", "address", "uint256", "uint256", "address"],
+                      [chain_id, to_checksum_address(registry), model_id, version, to_checksum_address(submitter)])
+    return int.from_bytes(keccak(data), "big") % FIELD_MODULUS
 
 
 def commit(words: Sequence[int]) -> bytes:
@@ -91,8 +109,12 @@ class StepLayout:
         return slice(self.state_words, self.state_words + self.batch_words)
 
     @property
+    def claim(self) -> int:
+        return self.batch.stop
+
+    @property
     def after(self) -> slice:
-        return slice(self.batch.stop, self.batch.stop + self.state_words)
+        return slice(self.claim + 1, self.claim + 1 + self.state_words)
 
     @property
     def after_weights(self) -> slice:
@@ -120,8 +142,8 @@ class StepLayout:
             raise InputError(
                 f"a training step of this model has {self.length:,} public values: with its proof about "
                 f"{need // 1024} KB, over the {MAX_TX_BYTES // 1024} KB a node relays",
-                hint="commit with Poseidon hashes instead: create the model with 'zkgrad model init "
-                     "--commitment hashed', or use a smaller model or batch")
+                hint="use a smaller model or batch to train it on chain; 'zkgrad model init --commitment hashed' "
+                     "proves it off chain only (its weights are not published)")
 
     def before_commitment(self, instances: Sequence[int]) -> bytes:
         self.check(instances)

@@ -8,6 +8,7 @@ import {ZkgradRegistry} from "../../zkgrad/contracts/ZkgradRegistry.sol";
 /// The cheatcodes used here (no forge-std offline).
 interface Vm {
     function prank(address sender) external;
+    function assume(bool condition) external pure;
     function deal(address account, uint256 balance) external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
@@ -54,13 +55,15 @@ library Tree {
 
 /// ZkgradRegistry's rules at the Solidity level, with stub verifiers and made-up schedules.
 /// A model here has S state words (= its weights, no momentum), B batch words; the state at
-/// version v is _state(v), and the update that starts at v carries batch v % nBatches.
+/// version v is _state(v), and the update that starts at v carries batch v % nBatches and the claim
+/// naming its submitter (this contract unless a test says otherwise) for version v + 1.
 contract ZkgradRegistryTest {
     Vm constant vm = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
     uint256 constant MOD = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint256 constant S = 3;
     uint256 constant B = 2;
-    uint256 constant N = 2 * S + B + 1; // a step's instances: before | batch | after | loss
+    uint256 constant N = 2 * S + B + 2; // a step's instances: before | batch | claim | after | loss
+    uint256 constant CLAIM = S + B; // the claim word's index
     uint128 constant REWARD = 1e15;
     uint32 constant HELD_OUT = 120;
     uint64 constant UNIT = 1000;
@@ -122,19 +125,31 @@ contract ZkgradRegistryTest {
         return registry.registerModel(_terms(n, reward, evaluated), _shape(), genesis, genesis, "stub", SPEC);
     }
 
-    function _step(uint256 modelId, uint256 from, uint256 to, uint256 j) internal pure returns (uint256[] memory) {
-        return _concat(_state(from), _batch(modelId, j), _state(to));
+    /// The step from _state(from) to _state(to) on batch j, sent by this contract.
+    function _step(uint256 modelId, uint256 from, uint256 to, uint256 j) internal view returns (uint256[] memory) {
+        return _stepBy(modelId, from, to, j, address(this));
     }
 
-    function _concat(uint256[] memory a, uint256[] memory b, uint256[] memory c)
+    /// The same, its claim naming `submitter` for version from + 1.
+    function _stepBy(uint256 modelId, uint256 from, uint256 to, uint256 j, address submitter)
+        internal
+        view
+        returns (uint256[] memory)
+    {
+        uint256 claim = registry.claimWord(modelId, from + 1, submitter);
+        return _concat(_state(from), _batch(modelId, j), claim, _state(to));
+    }
+
+    function _concat(uint256[] memory a, uint256[] memory b, uint256 claim, uint256[] memory c)
         internal
         pure
         returns (uint256[] memory w)
     {
-        w = new uint256[](a.length + b.length + c.length + 1);
+        w = new uint256[](a.length + b.length + c.length + 2);
         uint256 k;
         for (uint256 i; i < a.length; ++i) w[k++] = a[i];
         for (uint256 i; i < b.length; ++i) w[k++] = b[i];
+        w[k++] = claim;
         for (uint256 i; i < c.length; ++i) w[k++] = c[i];
         w[k] = 7; // the loss word
     }
@@ -172,7 +187,7 @@ contract ZkgradRegistryTest {
         uint256 id = _register(2, 0, false);
         require(registry.head(id) == _commit(_state(0)) && registry.version(id) == 0, "genesis");
         for (uint256 v; v < 3; ++v) {
-            uint256[] memory instances = _step(id, v, v + 1, v % 2);
+            uint256[] memory instances = _stepBy(id, v, v + 1, v % 2, PROVER);
             vm.expectEmit(true, true, true, true, address(registry));
             emit ZkgradRegistry.UpdateAccepted(
                 id, v + 1, PROVER, _commit(_state(v)), _commit(_state(v + 1)), _commit(_batch(id, v % 2)), 7
@@ -264,7 +279,7 @@ contract ZkgradRegistryTest {
         require(known && at == 1, "weights recorded");
 
         uint256[] memory back = _step(id, 1, 0, 1);
-        back[2 * S + B - 1] += 1; // genesis weights with another velocity: a new state, old weights
+        back[2 * S + B] += 1; // genesis weights with another velocity: a new state, old weights
         bytes32[] memory p = _path(id, 1);
         vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.ReplayedProof.selector, genesisWeights));
         registry.submitUpdate(id, abi.encode(back), back, p, 0);
@@ -283,7 +298,7 @@ contract ZkgradRegistryTest {
         uint256 id = _register(2, REWARD, false);
         _fund(id, 3 * REWARD);
         for (uint256 v; v < 2; ++v) {
-            uint256[] memory instances = _step(id, v, v + 1, v);
+            uint256[] memory instances = _stepBy(id, v, v + 1, v, PROVER);
             bytes32[] memory p = _path(id, v);
             vm.expectEmit(true, true, true, true, address(registry));
             emit ZkgradRegistry.RewardPaid(id, PROVER, REWARD, false);
@@ -309,7 +324,7 @@ contract ZkgradRegistryTest {
     function test_an_unfunded_model_skips_the_reward() public {
         uint256 id = _register(2, REWARD, false);
         _fund(id, REWARD - 1);
-        uint256[] memory instances = _step(id, 0, 1, 0);
+        uint256[] memory instances = _stepBy(id, 0, 1, 0, PROVER);
         bytes32[] memory p = _path(id, 0);
         vm.expectEmit(true, true, true, true, address(registry));
         emit ZkgradRegistry.RewardSkipped(id, PROVER, REWARD, REWARD - 1);
@@ -321,13 +336,15 @@ contract ZkgradRegistryTest {
 
     function test_a_reward_below_the_minimum_is_refused() public {
         uint256 id = _register(2, REWARD, false);
-        uint256[] memory instances = _step(id, 0, 1, 0);
+        uint256[] memory instances = _stepBy(id, 0, 1, 0, PROVER);
         bytes memory proof = abi.encode(instances);
         bytes32[] memory p = _path(id, 0);
         vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.RewardBelowMinimum.selector, 0, 1));
+        vm.prank(PROVER);
         registry.submitUpdate(id, proof, instances, p, 1); // unfunded: pays 0
         _fund(id, REWARD);
         vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.RewardBelowMinimum.selector, REWARD, REWARD + 1));
+        vm.prank(PROVER);
         registry.submitUpdate(id, proof, instances, p, REWARD + 1);
         vm.prank(PROVER);
         registry.submitUpdate(id, proof, instances, p, REWARD);
@@ -492,6 +509,8 @@ contract ZkgradRegistryTest {
                 abi.encodeWithSelector(ZkgradRegistry.StaleHead.selector, _commit(_state(1)), _commit(_sub(bad, 0, S)));
         } else if (index < S + B) {
             expected = abi.encodeWithSelector(ZkgradRegistry.WrongBatch.selector, 1, 1, _commit(_sub(bad, S, B)));
+        } else if (index == CLAIM) {
+            expected = abi.encodeWithSelector(ZkgradRegistry.WrongSubmitter.selector, address(this), 2);
         } else {
             expected = abi.encodeWithSelector(ZkgradRegistry.InvalidProof.selector);
         }
@@ -528,9 +547,10 @@ contract ZkgradRegistryTest {
 
     /// (c) The layouts' offsets tile their instances: each part starts where the last ended.
     function testFuzz_layouts_are_consistent(uint64 s, uint64 b, uint64 x, uint64 k) public view {
-        (uint256 before, uint256 batch, uint256 after_, uint256 loss, uint256 length) = registry.stepLayout(s, b);
-        require(before == 0 && batch == s && after_ == batch + b && loss == after_ + s && length == loss + 1, "step");
-        require(length == 2 * uint256(s) + b + 1, "step length");
+        (uint256 before, uint256 batch, uint256 claim, uint256 after_, uint256 loss, uint256 length) =
+            registry.stepLayout(s, b);
+        require(before == 0 && batch == s && claim == batch + b && after_ == claim + 1, "step");
+        require(loss == after_ + s && length == loss + 1 && length == 2 * uint256(s) + b + 2, "step length");
         uint256 outputs;
         (before, batch, outputs, length) = registry.answerLayout(s, x, k);
         require(before == 0 && batch == s && outputs == batch + x && length == outputs + k, "answer");
@@ -541,14 +561,35 @@ contract ZkgradRegistryTest {
     /// (c) stepCommitments reads the parts where stepLayout puts them, and only a full step.
     function testFuzz_step_commitments_follow_the_layout(uint8 sSeed, uint8 bSeed, bytes32 tag) public {
         (uint256 s, uint256 b) = (1 + sSeed % 6, 1 + bSeed % 6);
-        uint256[] memory words = _words(tag, s, b, 2 * s + b + 1);
+        uint256[] memory words = _words(tag, s, b, 2 * s + b + 2);
         (bytes32 before, bytes32 batch, bytes32 after_) = registry.stepCommitments(s, b, words);
         require(before == _commit(_sub(words, 0, s)), "before");
         require(batch == _commit(_sub(words, s, b)), "batch");
-        require(after_ == _commit(_sub(words, s + b, s)), "after");
+        require(after_ == _commit(_sub(words, s + b + 1, s)), "after"); // past the claim word
         uint256[] memory short = _sub(words, 0, words.length - 1);
         vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.MalformedInstances.selector, words.length, short.length));
         registry.stepCommitments(s, b, short);
+    }
+
+    /// (e) Only the submitter the claim names is accepted: anyone else sending the same proof and
+    /// instances is WrongSubmitter and changes nothing; then the named one is accepted and paid.
+    function testFuzz_only_the_named_submitter_is_accepted(address named, address sender) public {
+        vm.assume(sender != named && named != address(vm));
+        uint256 id = _register(2, REWARD, false);
+        _advance(id, 1); // unfunded: nothing paid
+        _fund(id, REWARD);
+        uint256[] memory instances = _stepBy(id, 1, 2, 1, named);
+        bytes memory proof = abi.encode(instances);
+        bytes32[] memory p = _path(id, 1);
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.WrongSubmitter.selector, sender, 2));
+        vm.prank(sender);
+        registry.submitUpdate(id, proof, instances, p, 0);
+        require(registry.head(id) == _commit(_state(1)) && registry.version(id) == 1, "head stayed");
+        require(registry.model(id).bounty == REWARD && registry.credit(sender) == 0, "nothing paid");
+        uint256 had = named.balance + registry.credit(named);
+        vm.prank(named);
+        require(registry.submitUpdate(id, proof, instances, p, REWARD) == 2, "the named submitter");
+        require(named.balance + registry.credit(named) == had + REWARD, "paid (or credited) to the named one");
     }
 
     /// (d) commit is keccak256 over the words packed as uint256 (zkgrad.layout.commit).

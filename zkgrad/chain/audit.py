@@ -2,11 +2,12 @@
 
 Per accepted update (its UpdateAccepted event): its proof and public values are found in its
 transaction's input (zkgrad.chain.calldata: the values are those whose commitments the event
-names), the proof is re-verified off-chain against the step circuit, and the update must start
-where the one before ended (the first at the registered genesis); the last must end at the head.
-An update submitted by a contract that did not pass the proof in its own input (it read it from
-storage, say) cannot be re-verified from the chain's transactions: it fails the audit, with that
-reason, though its commitments are still checked.
+names; under the ``public`` commitment the "after" values are the version's published weights,
+so this checks every published checkpoint against its commitment), the proof is re-verified
+off-chain against the step circuit, and the update must start where the one before ended (the
+first at the registered genesis); the last must end at the head. An update whose input holds no
+such values (a node serving other data, or a contract that read the proof from storage) fails
+the audit, naming its version.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def audit(registry: Registry, model_id: int, step_circuit: Circuit) -> AuditRepo
             rec = sub.record
             chained = rec.before == expected_before
             if sub.proof is None:
-                verified, refused = False, f"its proof is not in the input of {rec.tx_hash} (sent by a contract?)"
+                verified, refused = False, (
+                    f"version {rec.version}: the input of {rec.tx_hash} holds no update whose published values hash to "
+                    "the commitments the registry recorded (a node serving other data, or sent by a contract)")
             else:
                 path = fsio.write_json(Path(tmp) / f"{rec.version}.json",
                                        proof_document(sub.proof, list(sub.instances), step_circuit.manifest["ezkl"]))

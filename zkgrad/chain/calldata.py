@@ -7,7 +7,8 @@ uint256 minReward)`` encodes the proof's tail right before the instances' tail (
 wherever that call, or any call taking ``(bytes proof, uint256[] instances)``, is ABI-encoded
 inside the input: a direct call, a multisig's or relayer's embedded call, a prover contract's
 own ``submit(proof, instances)``. Each run of ``length`` words after a length word is a
-candidate; one whose commitments and loss word equal the event's is the update's instances (a
+candidate; one whose commitments, claim and loss word equal the event's (the claim from the
+event's model, version and prover: ``zkgrad.layout.claim_word``) is the update's instances (a
 keccak preimage, so no false match), and the bytes encoded just before them are its proof, for
 the caller to verify. A contract that takes the proof from anywhere else (its storage, a
 compressed encoding) leaves nothing to find: ``find_update`` returns None.
@@ -21,7 +22,7 @@ WORD = 32
 
 
 def find_update(
-    data: bytes, layout: StepLayout, *, before: bytes, batch: bytes, after: bytes, loss: int
+    data: bytes, layout: StepLayout, *, before: bytes, batch: bytes, after: bytes, claim: int, loss: int
 ) -> tuple[bytes, tuple[int, ...]] | None:
     """(proof, instances) of the update with these commitments, if ``data`` encodes them."""
     n = layout.length
@@ -32,8 +33,8 @@ def find_update(
         if end <= len(data):
             words = [int.from_bytes(data[i : i + WORD], "big") for i in range(start, end, WORD)]
             found = (layout.before_commitment(words), layout.batch_commitment(words),
-                     layout.after_commitment(words), words[layout.loss])
-            proof = _bytes_ending_at(data, at) if found == (before, batch, after, loss) else None
+                     layout.after_commitment(words), words[layout.claim], words[layout.loss])
+            proof = _bytes_ending_at(data, at) if found == (before, batch, after, claim, loss) else None
             if proof is not None:
                 return proof, tuple(words)
         at = data.find(marker, at + 1)

@@ -24,6 +24,7 @@ from zkgrad.chain.client import account as default_account
 from zkgrad.chain.client import (
     block_number,
     call,
+    chain_id,
     checksum_address,
     contract_at,
     deploy,
@@ -36,7 +37,7 @@ from zkgrad.chain.logs import DEFAULT_SPAN, read_logs
 from zkgrad.chain.terms import Terms
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.errors import ChainError, InputError
-from zkgrad.layout import AnswerLayout, EvalLayout, StepLayout
+from zkgrad.layout import AnswerLayout, EvalLayout, StepLayout, claim_word
 
 HEAD = 2**256 - 1  # submitAnswer's version meaning "the current head" (the contract's HEAD)
 
@@ -237,7 +238,9 @@ class Registry:
     ) -> UpdateReceipt:
         """Submit a training-step proof with the Merkle path of its batch in the model's dataset
         (``zkgrad.circuits.dataset.batch_proof``); the head moves to its "after" commitment.
-        Reverts (RewardBelowMinimum) unless the update pays at least ``min_reward`` wei."""
+        Reverts (WrongSubmitter) unless the proof's claim names the signer, this chain, registry,
+        model and the version the step creates (``zkgrad.layout.claim_word``), and
+        (RewardBelowMinimum) unless the update pays at least ``min_reward`` wei."""
         fn = self.contract.functions.submitUpdate(model_id, _proof(proof), _words(instances),
                                                   [_bytes32(h) for h in batch_path], min_reward)
         receipt = transact(self.w3, fn, account=account)
@@ -341,7 +344,25 @@ class Registry:
         info = self.model(model_id)
         if info.version == 0:
             return []
-        first, last = self._known_at(model_id, info.genesis), self._known_at(model_id, info.head)
+        return self._updates(model_id, self._known_at(model_id, info.genesis), self._known_at(model_id, info.head))
+
+    def updates_calldata(self, model_id: int) -> list[SubmittedUpdate]:
+        """Each accepted update with its proof and instances, found in its transaction's input
+        (for ``audit``: re-verify every proof off-chain)."""
+        layout = self.model(model_id).step_layout
+        return [self._calldata(r, layout) for r in self.history(model_id)]
+
+    def head_update(self, model_id: int) -> SubmittedUpdate | None:
+        """The update that made the head, with its instances (the head's published state), read
+        from the head's block alone; None at genesis."""
+        info = self.model(model_id)
+        if info.version == 0:
+            return None
+        block = self._known_at(model_id, info.head)
+        last = [r for r in self._updates(model_id, block, block) if r.after == info.head]
+        return self._calldata(last[-1], info.step_layout) if last else None
+
+    def _updates(self, model_id: int, first: int, last: int) -> list[UpdateRecord]:
         records = []
         for log in self._logs("UpdateAccepted", model_id, first, last):
             a = log["args"]
@@ -362,16 +383,11 @@ class Registry:
             )
         return sorted(records, key=lambda r: r.version)
 
-    def updates_calldata(self, model_id: int) -> list[SubmittedUpdate]:
-        """Each accepted update with its proof and instances, found in its transaction's input
-        (for ``audit``: re-verify every proof off-chain)."""
-        layout = self.model(model_id).step_layout
-        found = []
-        for r in self.history(model_id):
-            data = bytes(get_transaction(self.w3, r.tx_hash)["input"])
-            hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, loss=r.loss)
-            found.append(SubmittedUpdate(r, *hit) if hit else SubmittedUpdate(r, None, ()))
-        return found
+    def _calldata(self, r: UpdateRecord, layout: StepLayout) -> SubmittedUpdate:
+        data = bytes(get_transaction(self.w3, r.tx_hash)["input"])
+        claim = claim_word(chain_id(self.w3), self.address, r.model_id, r.version, r.prover)
+        hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, claim=claim, loss=r.loss)
+        return SubmittedUpdate(r, *hit) if hit else SubmittedUpdate(r, None, ())
 
     def answers(self, model_id: int) -> list[AnswerRecord]:
         """Every accepted answer of the model, in id order."""

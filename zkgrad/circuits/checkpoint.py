@@ -28,7 +28,7 @@ from .. import fsio
 from ..errors import InputError, MissingFileError
 from ..layout import commit, felt
 from . import engine
-from .quant import dequantize, felt_hex_le, int_to_felt, quantize, witness_output_ints
+from .quant import claim_input, dequantize, felt_hex_le, int_to_felt, quantize, witness_output_ints
 from .spec import COMMITMENTS, ModelSpec
 
 CHECKPOINT_FORMAT = 2
@@ -125,11 +125,12 @@ class Checkpoint:
         """The tensors as exact float64 values ``q / 2**scale`` (what to feed ezkl or torch)."""
         return [dequantize(v, self.scale) for v in self.params.values()]
 
-    def step_input(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """ezkl input data for a step from this checkpoint: state, x, y as floats that quantize exactly."""
+    def step_input(self, x: np.ndarray, y: np.ndarray, claim: int = 0) -> dict[str, Any]:
+        """ezkl input data for a step from this checkpoint: state, x, y as floats that quantize
+        exactly, then the claim word (``zkgrad.layout.claim_word``; 0 binds no submitter)."""
         tensors = [*self.float_state(), dequantize(quantize(x, self.scale), self.scale),
                    dequantize(quantize(y, self.scale), self.scale)]
-        return {"input_data": [t.reshape(-1).tolist() for t in tensors]}
+        return {"input_data": [*(t.reshape(-1).tolist() for t in tensors), claim_input(claim)]}
 
     def answer_input(self, x: np.ndarray) -> dict[str, Any]:
         """ezkl input data for an answer with these weights: the parameters, then one sample ``x``."""
@@ -178,10 +179,10 @@ class Checkpoint:
                 ins = [[felt(v) for v in t] for t in witness["inputs"]]
             except (KeyError, TypeError) as e:
                 raise InputError("not an ezkl witness: no 'inputs'", hint="pass the witness.json of gen_witness") from e
-        if len(ins) != n + 2 or [w for t in ins[:n] for w in t] != self.words():
+        if len(ins) != n + 3 or [w for t in ins[:n] for w in t] != self.words():  # state, x, y, claim
             raise InputError("the witness was not computed from this checkpoint (its inputs differ)",
-                             hint="feed checkpoint.step_input(x, y) to gen_witness")
-        return replace(child, batch_commitment=commit([w for t in ins[n:] for w in t]))
+                             hint="feed checkpoint.step_input(x, y, claim) to gen_witness")
+        return replace(child, batch_commitment=commit([w for t in ins[n : n + 2] for w in t]))
 
     # --- files -----------------------------------------------------------------------------
     def save(self, path: Path | str) -> Path:

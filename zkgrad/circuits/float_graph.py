@@ -15,6 +15,7 @@ import numpy as np
 
 from ..devices import float_providers
 from ..errors import CircuitError, MissingFileError
+from ..layout import CLAIM_INPUT
 
 
 class FloatGraph:
@@ -43,6 +44,9 @@ class FloatGraph:
         return str(self._session.get_providers()[0])
 
     def run(self, *arrays: np.ndarray | Sequence[float]) -> list[np.ndarray]:
+        """Outputs for one array per graph input; a step graph's claim (read by no operation) may be left out."""
+        if self.input_names[-1:] == [CLAIM_INPUT] and len(arrays) == len(self.input_names) - 1:
+            arrays = (*arrays, np.zeros(1))
         if len(arrays) != len(self.input_names):
             raise CircuitError(f"{self.path.name} takes {len(self.input_names)} inputs, got {len(arrays)}",
                                hint="pass one array per graph input, in graph order")

@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 
 from ..errors import InputError, MissingFileError
+from ..layout import CLAIM_INPUT, felt
+from .quant import claim_input
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ def normalize_sample(data: Any, iface: OnnxInterface, *, what: str = "input") ->
                          f"({', '.join(i.name for i in iface.inputs)})", hint="give one list per model input")
     flat = []
     for spec, t in zip(iface.inputs, tensors):
+        if spec.name == CLAIM_INPUT and isinstance(t, list) and len(t) == 1 and isinstance(t[0], str):
+            flat.append(claim_input(felt(t[0])))  # a step's claim: one field element, as ezkl takes it
+            continue
         try:
             arr = np.asarray(t, dtype=np.float64).ravel()
         except (TypeError, ValueError) as e:

@@ -57,6 +57,11 @@ def felt_hex_le(v: int) -> str:
     return int_to_felt(v).to_bytes(32, "little").hex()
 
 
+def claim_input(word: int) -> list[str]:
+    """A step's claim as ezkl input: one field element, which ezkl takes as it is (no scaling)."""
+    return [felt(word).to_bytes(32, "little").hex()]
+
+
 def felts_to_ints(values: Iterable[int | str], shape: Sequence[int] | None = None) -> np.ndarray:
     """Field elements (any form ``felt`` accepts) as an int64 array, optionally reshaped."""
     ints = [felt_to_int(v) for v in values]

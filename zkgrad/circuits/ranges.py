@@ -33,7 +33,7 @@ from ..errors import CircuitError, ProverError
 from .artifacts import Circuit
 from .config import CalibrationPlan
 from .float_graph import FloatGraph
-from .quant import dequantize, quantize
+from .quant import claim_input, dequantize, quantize
 from .spec import ModelSpec
 
 
@@ -48,7 +48,8 @@ class RunState:
     y: np.ndarray
 
     def step_input(self) -> dict[str, Any]:
-        return {"input_data": [np.asarray(t).reshape(-1).tolist() for t in (*self.state, self.x, self.y)]}
+        return {"input_data": [*(np.asarray(t).reshape(-1).tolist() for t in (*self.state, self.x, self.y)),
+                               claim_input(0)]}
 
 
 def _grid(v: np.ndarray, scale: int) -> np.ndarray:

@@ -5,6 +5,7 @@ Graph inputs, in order (``zkgrad.layout.StepLayout``)::
     p0_<name> .. p{P-1}_<name>   the model's parameters, in ``named_parameters()`` order
     [m0_<name> .. m{P-1}_<name>] SGD momentum velocities, only when spec.momentum > 0
     x, y                         the batch: (B, *input_shape), (B, *target_shape), float
+    claim                        one value no operation reads: the proof's claim word (zkgrad.layout)
 
 Outputs: the updated tensors in the same order (``new_p0_<name>`` .., ``new_m0_<name>`` ..),
 then ``loss`` of shape [1]. With momentum the velocities are simply more committed state: the
@@ -42,7 +43,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from .. import fsio
 from ..errors import CircuitError, InputError
-from ..layout import AnswerLayout, StepLayout, word_count
+from ..layout import CLAIM_INPUT, AnswerLayout, StepLayout, word_count
 from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
 from .spec import ModelSpec
@@ -79,8 +80,8 @@ class StepGraph:
         """The public-instance layout of this graph's proofs under ``commitment`` (``zkgrad.layout``)."""
         words = [word_count(math.prod(s), commitment) for s in self.input_shapes]
         weights = sum(words[: self.n_params])
-        if self.kind == "step":
-            return StepLayout(sum(words[: self.n_state]), sum(words[self.n_state :]), weights)
+        if self.kind == "step":  # the last input is the claim, a word of its own
+            return StepLayout(sum(words[: self.n_state]), sum(words[self.n_state : -1]), weights)
         return AnswerLayout(weights, sum(words[self.n_params :]), math.prod(self.output_shapes[0]))
 
 
@@ -227,8 +228,9 @@ class _Traced(nn.Module):
 
 
 def export_graph(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[torch.Tensor],
-            input_names: list[str], output_names: list[str], out_path: Path) -> list[np.ndarray]:
-    """Trace ``fn``, write its ONNX graph to ``out_path``; returns torch's outputs on ``args``."""
+            input_names: list[str], output_names: list[str], out_path: Path, *, claim: bool = False) -> list[np.ndarray]:
+    """Trace ``fn``, write its ONNX graph to ``out_path``; returns torch's outputs on ``args``.
+    ``claim``: append the claim input (``zkgrad.layout.CLAIM_INPUT``), which no operation reads."""
     gm = make_fx(fn, decomposition_table=_decompositions())(*args)
     with torch.no_grad():
         expected = [t.detach().numpy() for t in gm(*args)]
@@ -250,18 +252,20 @@ def export_graph(fn: Callable[..., tuple[torch.Tensor, ...]], args: Sequence[tor
                                hint="the model uses an operation the exporter cannot trace") from e
         finally:
             quiet.setLevel(level)
-        _strip_provenance(tmp)
+        _strip_provenance(tmp, claim=claim)
         # the float pass of the written graph must agree with torch before the file is kept
         check_agrees(FloatGraph(tmp), [a.detach().numpy() for a in args], expected)
     check_onnx_ops(out_path)
     return expected
 
 
-def _strip_provenance(path: Path) -> None:
+def _strip_provenance(path: Path, *, claim: bool = False) -> None:
     """Drop what the exporter records about where and when it ran (stack traces with file paths,
     trace counters, doc strings): the same spec then gives the same bytes on any machine, and so
-    the same circuit and verifier (``zkgrad audit`` rebuilds them)."""
+    the same circuit and verifier (``zkgrad audit`` rebuilds them). ``claim``: add the claim input."""
     model = onnx.load(str(path))
+    if claim:  # the exporter drops inputs no operation reads, so it is added here
+        model.graph.input.append(onnx.helper.make_tensor_value_info(CLAIM_INPUT, onnx.TensorProto.FLOAT, [1]))
     for holder in (model, model.graph, *model.graph.node, *model.graph.input, *model.graph.output,
                    *model.graph.initializer, *model.graph.value_info):
         if hasattr(holder, "metadata_props"):
@@ -289,13 +293,15 @@ def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Mo
         y[torch.arange(spec.batch_size), torch.randint(0, spec.num_classes, (spec.batch_size,))] = 1.0
     args = [*state, x, y]
     state_shapes = tuple(tuple(t.shape) for t in state)
-    outs = export_graph(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path))
+    outs = export_graph(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path),
+                        claim=True)
     return StepGraph(
         kind="step", onnx_path=Path(out_path), param_names=tuple(names),
         param_shapes=tuple(tuple(p.shape) for p in params),
         state_names=tuple(state_names), state_shapes=state_shapes,
-        input_names=tuple(in_names + ["x", "y"]), output_names=tuple([f"new_{n}" for n in in_names] + ["loss"]),
-        input_shapes=(*state_shapes, spec.x_shape, spec.y_shape),
+        input_names=tuple(in_names + ["x", "y", CLAIM_INPUT]),
+        output_names=tuple([f"new_{n}" for n in in_names] + ["loss"]),
+        input_shapes=(*state_shapes, spec.x_shape, spec.y_shape, (1,)),
         output_shapes=tuple(tuple(o.shape) for o in outs),
     )
 

@@ -91,25 +91,30 @@ def demo(
 
 
 def train(
-    workspace: Annotated[Path, typer.Argument(help="Model workspace (zkgrad model init / compile / register)")],
+    workspace: Annotated[Optional[Path], typer.Argument(
+        help="Model workspace (zkgrad model init / compile / register); without one, --model-id is rebuilt "
+             "from what the chain publishes into $ZKGRAD_HOME/models")] = None,
     steps: Annotated[int, typer.Option(min=1, help="Train until the model's version on chain is this")] = 1,
     data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default: the committed dataset's")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order")] = 0,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of the batch order; default: the committed dataset's")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Must equal the spec's: the circuit is built for it")] = None,
     depth: Annotated[int, typer.Option(min=1, help="Steps witnessed ahead of proving (pipelining)")] = 2,
     min_reward: Annotated[int, typer.Option(min=0, max=2**256 - 1, help="Stop rather than submit a step that would "
                                             "pay less than this many wei (RewardBelowMinimum)")] = 0,
     model_id: Annotated[Optional[int], typer.Option(min=1, help="Model id; default: the one 'zkgrad register' recorded")] = None,
     registry: Annotated[Optional[str], address_option("--registry", "Registry address; default: the recorded one")] = None,
+    srs_dir: Annotated[Optional[list[Path]], typer.Option("--srs-dir", help="Without a workspace: a folder holding "
+                                                          "the SRS files the model names (by sha256); repeatable")] = None,
     rpc: Rpc = None,
     pool: Pool = "serial",
     device: Device = "auto",
     json_: Json = False,
 ) -> None:
-    """Prove and submit training steps for a registered model; rerun to resume from the chain head."""
+    """Prove and submit training steps for a registered model; rerun to resume from the chain head,
+    whoever proved it. Without a workspace, the model is rebuilt from the chain and the data."""
     from ..chain.client import chain_id, connect
     from ..chain.registry import Registry
-    from ..errors import DeploymentError
+    from ..errors import DeploymentError, InputError
     from ..train.loop import train as run_train
     from ..train.onchain import registered, registry_address
     from ..train.workspace import Workspace
@@ -117,14 +122,16 @@ def train(
     from .data_opts import data_source, load_data
 
     o = Output(json_)
-    ws = Workspace.open(workspace)
-    if batch_size is not None and batch_size != ws.spec.batch_size:
-        from ..errors import InputError
-
+    if workspace is None and model_id is None:
+        raise InputError("give a model workspace, or --model-id to train a registered model from the chain")
+    ws = Workspace.open(workspace) if workspace is not None else None
+    if ws is not None and batch_size is not None and batch_size != ws.spec.batch_size:
         raise InputError(f"{ws.root} proves batches of {ws.spec.batch_size}, not {batch_size}: the circuit is built "
                          "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
     w3 = connect(resolve_rpc(rpc))
     cid = chain_id(w3)
+    if ws is None:
+        ws = _joined(Registry(w3, registry_address(w3, registry)), int(model_id), data, tuple(srs_dir or ()), o)  # type: ignore[arg-type]
     rec = ws.deployment(cid) or {}
     mid = model_id if model_id is not None else rec.get("model_id")
     if mid is None:
@@ -134,6 +141,8 @@ def train(
     if model_id is None and not registered(reg, rec, ws.genesis().commitment):
         raise DeploymentError(f"model {mid} of {ws.root} is not on this chain {cid} node "
                               "(a restarted local chain?)", hint=f"register it again with 'zkgrad register {ws.root}'")
+    if seed is None:
+        seed = ws.dataset().seed if ws.dataset_path.is_file() else 0
     committed = ws.dataset() if data is None and ws.dataset_path.is_file() else None
     ds = load_data(data, ws.spec) if committed is None else load_for(ws.spec, committed.source)
     ws.record_run(data_source(data) if committed is None else committed.source, seed)  # once every input is checked
@@ -141,10 +150,26 @@ def train(
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
                         reporter=o.reporter(), on_accepted=_on_accepted(o), min_reward=min_reward)
-    o.result({"model_id": mid, "version": reg.version(int(mid)), "accepted": [a.__dict__ for a in acc]},
+    o.result({"model_id": mid, "version": reg.version(int(mid)), "workspace": str(ws.root),
+              "accepted": [a.__dict__ for a in acc]},
              f"model {mid} at version {reg.version(int(mid))} ({sum(not a.taken_by for a in acc)} steps of yours "
              f"accepted in this run" + (f", {sum(bool(a.taken_by) for a in acc)} taken by other accounts)"
                                         if any(a.taken_by for a in acc) else ")"))
+
+
+def _joined(reg, model_id: int, data: Path | None, srs_dirs: tuple[Path, ...], o: Output):  # type: ignore[no-untyped-def]
+    """The workspace zkgrad keeps for a model it trains from the chain alone: made on first use."""
+    from ..chain.client import chain_id
+    from ..fsio import zkgrad_home
+    from ..train.join import join_model
+    from ..train.workspace import Workspace
+
+    root = zkgrad_home() / "models" / f"{chain_id(reg.w3)}-{reg.address.lower()}-{model_id}"
+    if (root / "spec.json").is_file() and (root / "circuits" / "step" / "manifest.json").is_file():
+        return Workspace.open(root)
+    o.note(f"model {model_id}: rebuilding its circuits from the published spec into {root}")
+    return join_model(reg, model_id, root, data=str(data.resolve()) if data else None, srs_dirs=srs_dirs,
+                      reporter=o.reporter())
 
 
 def report(

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..circuits.config import LOOKUP_MARGIN, PLANNED_STEPS
-from .options import Json, Srs
+from .options import Json, Rpc, Srs, address_option, resolve_rpc
 from .output import Output
 
 model_app = typer.Typer(help="Model specs: create one with its genesis checkpoint, compile its circuits.",
@@ -106,6 +106,10 @@ def prove_step(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint to start from (folder)")],
     batch_file: Annotated[Path, typer.Option("--batch", help="Batch .npz with x (B,...) and y (B,...)")],
     out: Annotated[Path, typer.Option(help="Step folder to write")],
+    model_id: Annotated[Optional[int], typer.Option("--model-id", min=1, help="Bind the proof to this account's "
+                        "submission to this registered model (its claim); without it no one can submit the proof")] = None,
+    rpc: Rpc = None,
+    registry: Annotated[Optional[str], address_option("--registry", "Registry address; default: the recorded one")] = None,
     json_: Json = False,
 ) -> None:
     """Prove one training step: proof, new checkpoint, commitments, loss and fidelity."""
@@ -127,7 +131,19 @@ def prove_step(
     if x is None:
         raise InputError(f"batch {batch_file} has {len(ds)} samples of {ds.x.shape[1:]}, the spec wants "
                          f"{list(circuits.spec.x_shape)}", hint="give exactly one batch")
-    sp = prove(circuits, before, x, ds.targets().reshape(circuits.spec.y_shape), folder=out, reporter=o.reporter())
+    claim = 0
+    if model_id is not None:
+        from ..chain.client import connect
+        from ..chain.registry import Registry
+        from ..train.onchain import registry_address
+        from ..train.submit import step_claim
+
+        w3 = connect(resolve_rpc(rpc))
+        claim = step_claim(Registry(w3, registry_address(w3, registry)), model_id, before.version + 1)
+    sp = prove(circuits, before, x, ds.targets().reshape(circuits.spec.y_shape), folder=out, claim=claim,
+               reporter=o.reporter())
+    if not claim:
+        o.note("this proof names no submitter, so the registry will refuse it: prove with --model-id to submit it")
     s = sp.summary
     o.result({"folder": str(out), **s},
              f"step {s['version']} proven in {s['timings']['prove']:.1f} s: {out}\n"

@@ -80,8 +80,10 @@ def submit_update(
     it starts from the head and used the batch the committed dataset schedules for it."""
     from ..train.submit import step_submission
 
-    proof, instances, path = step_submission(step)
-    r = _registry(rpc, registry).submit_update(model_id, proof, instances, batch_path=path, min_reward=min_reward)
+    sub = step_submission(step)
+    reg = _registry(rpc, registry)
+    sub.check_claim(reg, model_id)
+    r = reg.submit_update(model_id, sub.proof, sub.instances, batch_path=sub.batch_path, min_reward=min_reward)
     Output(json_).result({"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
                           "batch": "0x" + r.batch.hex(), "gas_used": r.gas_used, "tx_hash": r.tx_hash,
                           "reward": r.reward},
@@ -173,7 +175,7 @@ def audit(
     lines += [f"  {'ok' if f.ok else 'FAILED'}  {f.what}: {escape(f.detail)}" for f in report.findings]
     if report.lineage is not None:
         lin = report.lineage
-        proof = {(True, True): "ok", (False, True): "REFUSED", (False, False): "NOT IN CALLDATA"}
+        proof = {(True, True): "ok", (False, True): "REFUSED", (False, False): "NOT PUBLISHED"}
         lines.append(f"  lineage: {len(lin.steps)} updates, head {lin.head[:18]}…")
         lines += [f"    v{s.version}: proof {proof[s.verified, s.in_calldata]}, chain {'ok' if s.chained else 'BROKEN'}"
                   + (f" — {s.reason}" if s.reason else "") for s in lin.steps]

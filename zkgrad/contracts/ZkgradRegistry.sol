@@ -13,8 +13,13 @@ import {IVerifier} from "./IVerifier.sol";
 /// its offsets (tests/test_layout.py fails if they drift). A proof's public values are words: a
 /// model's state (its parameters, then momentum velocities) takes stateWords, of which the first
 /// weightsWords are the parameters; a batch takes batchWords, an answer's input inputWords. A
-/// commitment is keccak256(abi.encodePacked(words)) over uint256 words: the head is the commitment
-/// of the state, answers and evaluations name the commitment of the weights.
+/// training step's words are [before (S) | batch (B) | claim (1) | after (S) | loss (1)], 2S+B+2.
+/// A commitment is keccak256(abi.encodePacked(words)) over uint256 words: the head is the
+/// commitment of the state, answers and evaluations name the commitment of the weights.
+///
+/// Claim: a step proof names who may submit it (claimWord: chain, this registry, model, the
+/// version the step creates, submitter); an update is refused unless it names msg.sender, so a
+/// copied proof pays no one but its producer.
 ///
 /// Terms (registerModel) never change: the three verifiers and their code hashes, the digest of
 /// the published spec (whose bytes are in the ModelRegistered event), the SRS identity, the
@@ -28,8 +33,6 @@ import {IVerifier} from "./IVerifier.sol";
 /// Versions: genesis is version 0; each accepted update adds one. A model never returns to a
 /// state it already had: each commitment names exactly one version, which makes a replayed update
 /// impossible (its "after" commitment is already recorded).
-/// Limits: the proofs do not bind the submitter, so whoever sees a pending submission can
-/// front-run it and take its reward (docs/PROTOCOL.md).
 /// Needs a chain with EIP-1153 (transient storage, Cancun or later).
 contract ZkgradRegistry is ReentrancyGuardTransient {
     /// @notice The BN254 scalar field modulus; every public instance must be below it.
@@ -148,6 +151,8 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
     error MalformedInstances(uint256 expected, uint256 got);
     error InstanceOutOfField(uint256 index, uint256 value);
     error StaleHead(bytes32 head, bytes32 got);
+    /// @notice The step's claim word is not claimWord(modelId, version, sender).
+    error WrongSubmitter(address sender, uint256 version);
     error ReplayedProof(bytes32 key);
     error InvalidProof();
     error WrongBatch(uint256 version, uint256 scheduleIndex, bytes32 batchCommitment);
@@ -208,9 +213,18 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
     function stepLayout(uint256 stateWords, uint256 batchWords)
         public
         pure
-        returns (uint256 before, uint256 batch, uint256 after_, uint256 loss, uint256 length)
+        returns (uint256 before, uint256 batch, uint256 claim, uint256 after_, uint256 loss, uint256 length)
     {
-        return (0, stateWords, stateWords + batchWords, 2 * stateWords + batchWords, 2 * stateWords + batchWords + 1);
+        claim = stateWords + batchWords;
+        return (0, stateWords, claim, claim + 1, claim + 1 + stateWords, claim + 2 + stateWords);
+    }
+
+    /// @notice The claim word of a step that creates `newVersion` of a model, submitted by
+    /// `submitter` here: keccak256(abi.encode(chainid, this registry, modelId, newVersion,
+    /// submitter)) mod FIELD_MODULUS (zkgrad.layout.claim_word).
+    function claimWord(uint256 modelId, uint256 newVersion, address submitter) public view returns (uint256) {
+        return uint256(keccak256(abi.encode(block.chainid, address(this), modelId, newVersion, submitter)))
+            % FIELD_MODULUS;
     }
 
     /// @notice Start offsets of an inference proof's public instances, and their count.
@@ -238,7 +252,7 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
         pure
         returns (bytes32 before, bytes32 batch, bytes32 after_)
     {
-        (uint256 b, uint256 x, uint256 a,, uint256 length) = stepLayout(stateWords, batchWords);
+        (uint256 b, uint256 x,, uint256 a,, uint256 length) = stepLayout(stateWords, batchWords);
         if (instances.length != length) revert MalformedInstances(length, instances.length);
         return (_commit(instances, b, stateWords), _commit(instances, x, batchWords), _commit(instances, a, stateWords));
     }
@@ -314,8 +328,8 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
     /// `batchPath` proves the batch is the one the dataset schedules for this version; the
     /// submission reverts unless it pays at least `minReward`.
     /// @dev Checks, in order: model exists, instance count, field range, replay (the "after"
-    /// commitment is already recorded), head (the "before" commitment), the scheduled batch, the
-    /// reward, the step verifier.
+    /// commitment is already recorded), head (the "before" commitment), the claim names
+    /// msg.sender (WrongSubmitter), the scheduled batch, the reward, the step verifier.
     function submitUpdate(
         uint256 modelId,
         bytes calldata proof,
@@ -325,7 +339,8 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
     ) external nonReentrant returns (uint256 newVersion) {
         Model storage m = _model(modelId);
         (uint256 s, uint256 b) = (m.stateWords, m.batchWords);
-        (uint256 beforeAt, uint256 batchAt, uint256 afterAt, uint256 lossAt, uint256 length) = stepLayout(s, b);
+        (uint256 beforeAt, uint256 batchAt, uint256 claimAt, uint256 afterAt, uint256 lossAt, uint256 length) =
+            stepLayout(s, b);
         _checkInstances(instances, length);
         bytes32 beforeC = _commit(instances, beforeAt, s);
         bytes32 afterC = _commit(instances, afterAt, s);
@@ -334,6 +349,11 @@ contract ZkgradRegistry is ReentrancyGuardTransient {
         bytes32 current = m.head;
         if (beforeC != current) revert StaleHead(current, beforeC);
         newVersion = uint256(_weights[modelId][current].version) + 1;
+        // The claim names chain, registry, model and version: a proof is accepted at most once
+        // here (each version is created once) and on no other chain or registry, with no storage.
+        if (instances[claimAt] != claimWord(modelId, newVersion, msg.sender)) {
+            revert WrongSubmitter(msg.sender, newVersion);
+        }
         bytes32 batchC = _commit(instances, batchAt, b);
         uint256 index = (newVersion - 1) % m.nBatches;
         if (!MerkleProof.verifyCalldata(batchPath, m.datasetRoot, batchLeaf(index, batchC))) {

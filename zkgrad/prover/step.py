@@ -81,14 +81,15 @@ class StepProof:
 
 
 def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
-                 reporter: Reporter | None = None) -> PendingStep:
-    """Run the quantized step: the next checkpoint is known exactly before any proof is made."""
+                 claim: int = 0, reporter: Reporter | None = None) -> PendingStep:
+    """Run the quantized step: the next checkpoint is known exactly before any proof is made.
+    ``claim``: the word naming who may submit the proof (``zkgrad.layout.claim_word``)."""
     spec = circuits.spec
     if x.shape != spec.x_shape or y.shape != spec.y_shape:
         raise InputError(f"batch shapes x{list(x.shape)} y{list(y.shape)} do not match the spec's "
                          f"x{list(spec.x_shape)} y{list(spec.y_shape)}", hint="use the spec's batch size and shapes")
     timings = Timings(reporter)
-    data = before.step_input(x, y)
+    data = before.step_input(x, y, claim)
     staging = fsio.stage_dir(folder, "step", what="the step folder")
     try:
         with timings.stage("witness"):
@@ -106,6 +107,7 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
         "batch": "0x" + (after.batch_commitment or b"").hex(),
         "weights_after": "0x" + after.weights_commitment.hex(),
         "loss": after.loss,
+        "claim": hex(claim),
         **fid,
         "step_circuit": circuits.step.key,
         "timings": dict(timings),
@@ -145,7 +147,8 @@ def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, tim
     layout = circuits.step_layout
     inst = proof.instances
     if layout.before_commitment(inst) != pending.before.commitment or \
-            layout.after_commitment(inst) != pending.after.commitment:
+            layout.after_commitment(inst) != pending.after.commitment or \
+            (pending.before.commitment_scheme == "public" and inst[layout.claim] != int(pending.summary["claim"], 16)):
         pending.discard()
         raise ProverError("the proof's commitments differ from the witnessed step",
                           hint="the witness and proof are from different inputs; prove the step again")
@@ -157,7 +160,7 @@ def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, tim
 
 
 def prove_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: np.ndarray, *, folder: Path,
-               reporter: Reporter | None = None) -> StepProof:
-    """Witness then proof for one step from ``before`` on batch (x, y)."""
-    pending = witness_step(circuits, before, x, y, folder=folder, reporter=reporter)
+               claim: int = 0, reporter: Reporter | None = None) -> StepProof:
+    """Witness then proof for one step from ``before`` on batch (x, y), bound to ``claim``."""
+    pending = witness_step(circuits, before, x, y, folder=folder, claim=claim, reporter=reporter)
     return prove_pending(circuits, pending, reporter=reporter)

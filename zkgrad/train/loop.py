@@ -1,7 +1,8 @@
 """The proven training loop: witness ahead, prove, submit in order; resumable from the chain head.
 
 The chain is the source of truth. On (re)start the loop reads the model's head, finds the local
-checkpoint with that commitment and continues from there; a step already proven on disk is
+checkpoint with that commitment (or rebuilds it from the weights the update that made it
+published, ``zkgrad.train.join``: another prover's head is as good as ours) and continues from there; a step already proven on disk is
 submitted without proving it again; a step whose submission landed before a crash is recognised
 by the head having moved to its "after" commitment. Nothing is submitted twice, and the
 registry would refuse it anyway (ReplayedProof / StaleHead).
@@ -24,6 +25,8 @@ from ..data import Dataset, batch
 from ..errors import ChainError, TransactionRevertedError
 from ..progress import Quiet, Reporter, StepEstimate, Timings
 from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
+from .join import published_head
+from .submit import step_claim
 from .workspace import Workspace
 
 Prover = Callable[[ModelCircuits, list[PendingStep]], Iterator[StepProof]]
@@ -47,17 +50,20 @@ class Accepted:
     reward: int
     resumed: bool = False  # landed before a restart; its receipt data comes from the chain
     taken_by: str | None = None
-    """Another account that submitted this very step first (it copied our proof, or proved the same
-    step): the reward and the credit are that account's, not ours."""
+    """Another account that landed this very step first (it proved the same step from the same head
+    and batch; a copy of our proof names us in its claim and is refused): the reward and the credit
+    are that account's, not ours."""
 
 
-def _existing_proof(ws: Workspace, version: int, before: Checkpoint) -> StepProof | None:
+def _existing_proof(ws: Workspace, version: int, before: Checkpoint, claim: int) -> StepProof | None:
+    """The step proven on disk from ``before`` for this claim (another account's claim is useless to us)."""
     d = ws.step_dir(version)
     try:
         summary = json.loads((d / "step.json").read_text())
     except (OSError, ValueError):
         return None
-    if summary.get("before") != "0x" + before.commitment.hex() or not (d / "proof.json").is_file():
+    if summary.get("before") != "0x" + before.commitment.hex() or summary.get("claim") != hex(claim) \
+            or not (d / "proof.json").is_file():
         return None
     return StepProof.load(d, before)
 
@@ -77,7 +83,9 @@ def train(
     min_reward: int = 0,
 ) -> list[Accepted]:
     """Advance the model on chain until its version is ``steps``, each step on the batch that the
-    committed dataset schedules for it. The ``reporter`` shows each step's proof live (step,
+    committed dataset schedules for it, from the head wherever it came from (this workspace, or
+    the weights another prover published with its update), each proof claimed for this account
+    (``zkgrad.layout.claim_word``). The ``reporter`` shows each step's proof live (step,
     elapsed, estimate from this run's earlier steps) and a line when it is done. A submission that
     would pay less than ``min_reward`` wei reverts (RewardBelowMinimum) and stops the run."""
     circuits = ws.circuits()
@@ -85,11 +93,13 @@ def train(
     committed = ws.dataset()
     tree = check(committed, spec, ds, seed=seed)
     head = registry.head(model_id)
-    ckpt = ws.checkpoint_for(head)
-    if ckpt is None:
-        raise ChainError(f"the model's head on chain ({head.hex()[:16]}…) is no checkpoint in {ws.root}",
-                         hint="someone else advanced this model; train from a workspace that holds its head")
+    ckpt = ws.checkpoint_for(head) or published_head(registry, model_id, ws.genesis())
     version = registry.version(model_id)
+    me = account(registry.w3).address
+
+    def claim(v: int) -> int:
+        return step_claim(registry, model_id, v, me)
+
     accepted: list[Accepted] = []
     queue: deque[tuple[PendingStep | StepProof, bool]] = deque()
     next_ckpt, next_v = ckpt, version
@@ -100,14 +110,15 @@ def train(
     def fill() -> None:
         nonlocal next_ckpt, next_v
         while len(queue) < max(1, depth) and next_v < steps:
-            done = _existing_proof(ws, next_v + 1, next_ckpt)
+            done = _existing_proof(ws, next_v + 1, next_ckpt, claim(next_v + 1))
             if done is not None:
                 queue.append((done, True))
                 next_ckpt = done.after
             else:
                 x, y = batch(ds, spec.batch_size, schedule_index(next_v, committed.n_batches), seed)
                 with Timings(shown).stage(f"step {next_v + 1}/{steps}: witness"):
-                    p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1))
+                    p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1),
+                                     claim=claim(next_v + 1))
                 queue.append((p, False))
                 next_ckpt = p.after
             next_v += 1

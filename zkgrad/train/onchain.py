@@ -90,6 +90,10 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
             and registered(registry, rec, g.commitment):
         return rec
     circuits = ws.circuits()
+    if circuits.spec.commitment != "public":
+        raise InputError(f"{ws.root} commits with Poseidon hashes: the registry can neither check whose its step proofs "
+                         "are (their claim is hashed) nor publish its weights, so it cannot be trained on chain",
+                         hint="prove it off chain, or create the model with the default '--commitment public'")
     dataset = ws.dataset()
     dataset.check_spec(circuits.spec)
     step = deploy_verifier(w3, circuits.step, allow_dev_srs=allow_dev_srs)

@@ -3,14 +3,25 @@ its batch in the model's committed dataset."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import fsio
+from ..chain.client import account, chain_id
+from ..chain.registry import Registry
 from ..circuits.dataset import batch_proof, load_for
 from ..data import Dataset
 from ..errors import InputError
+from ..layout import claim_word
 from ..prover.proof import Proof
 from .workspace import Workspace
+
+
+def step_claim(registry: Registry, model_id: int, version: int, submitter: str | None = None) -> int:
+    """The claim word a proof of the step to ``version`` must carry to be accepted from ``submitter``
+    (default: this session's account) on this registry and chain."""
+    return claim_word(chain_id(registry.w3), registry.address, model_id, version,
+                      submitter or account(registry.w3).address)
 
 
 def committed_data(ws: Workspace) -> Dataset:
@@ -18,8 +29,28 @@ def committed_data(ws: Workspace) -> Dataset:
     return load_for(ws.spec, ws.dataset().source)
 
 
-def step_submission(step: Path) -> tuple[bytes, list[int], list[bytes]]:
-    """(proof, instances, batch path) of the step folder ``WS/steps/NNNNNN`` (or its proof.json)."""
+@dataclass(frozen=True)
+class StepSubmission:
+    """What ``submitUpdate`` takes for a proven step, read from its folder."""
+
+    proof: bytes
+    instances: list[int]
+    batch_path: list[bytes]
+    version: int
+    claim: int
+    """The claim word the proof carries."""
+
+    def check_claim(self, registry: Registry, model_id: int) -> None:
+        """Refuse, before any transaction, a proof whose claim is not this account's on this model."""
+        if self.claim != step_claim(registry, model_id, self.version):
+            raise InputError(f"step {self.version} was proven for another submitter, model or registry than this "
+                             f"account's model {model_id} at {registry.address}: the registry would refuse it "
+                             "(WrongSubmitter)",
+                             hint=f"prove it again with 'zkgrad prove step ... --model-id {model_id}' from this account")
+
+
+def step_submission(step: Path) -> StepSubmission:
+    """The submission of the step folder ``WS/steps/NNNNNN`` (or its proof.json)."""
     proof = Proof.load(step / "proof.json" if step.is_dir() else step)
     folder = proof.path.parent
     ws_root = folder.parent.parent
@@ -33,4 +64,4 @@ def step_submission(step: Path) -> tuple[bytes, list[int], list[bytes]]:
     if layout.batch_commitment(proof.instances) != batch_c:
         raise InputError(f"step {version} was proven on another batch than the committed dataset schedules for it",
                          hint="prove it again with the model's committed data and seed ('zkgrad train')")
-    return proof.proof_bytes, list(proof.instances), path
+    return StepSubmission(proof.proof_bytes, list(proof.instances), path, version, proof.instances[layout.claim])
