@@ -20,7 +20,6 @@ from zkgrad.circuits.published import published_spec
 from zkgrad.circuits.spec import ModelSpec
 from zkgrad.data import Dataset, batch
 from zkgrad.prover.step import prove_step
-from zkgrad.train.submit import step_claim
 from zkgrad.train.model_audit import audit_model
 from zkgrad.train.onchain import register
 from zkgrad.train.workspace import Workspace
@@ -42,7 +41,7 @@ def honest(tiny_workspace: Workspace, tiny_dataset: Dataset, anvil: Any,
     ck = ws.genesis()
     for v in range(2):
         x, y = batch(tiny_dataset, ws.spec.batch_size, v, 0)
-        sp = prove_step(ws.circuits(), ck, x, y, folder=ws.step_dir(v + 1), claim=step_claim(reg, mid, v + 1))
+        sp = prove_step(ws.circuits(), ck, x, y, folder=ws.step_dir(v + 1), claim=reg.claim(mid, v + 1))
         reg.submit_update(mid, sp.proof.proof_bytes, sp.proof.instances,
                           batch_path=batch_proof(ws.spec, tiny_dataset, ws.dataset(), v)[2])
         ck = sp.after

@@ -11,14 +11,13 @@ from typing import Iterator
 
 import pytest
 
-from zkgrad.chain.client import account, chain_id, connect, dev_account
+from zkgrad.chain.client import account, connect, dev_account
 from zkgrad.circuits.dataset import batch_proof, schedule_index
 from zkgrad.circuits.model_circuits import ModelCircuits
 from zkgrad.cli.demo_cmds import _on_accepted
 from zkgrad.cli.output import Output
 from zkgrad.data import batch
 from zkgrad.errors import TransactionRevertedError
-from zkgrad.layout import claim_word
 from zkgrad.prover.step import PendingStep, StepProof, prove_step
 from zkgrad.train.loop import serial_prover, train
 from zkgrad.train.onchain import ensure_registry, register
@@ -53,7 +52,7 @@ def test_a_copied_step_pays_only_its_producer(tiny_workspace, tiny_dataset, anvi
             refused("WrongSubmitter", reg.submit_update, mid, sp.proof.proof_bytes, sp.proof.instances,
                     batch_path=path, account=copier)
             rewritten = list(sp.proof.instances)
-            rewritten[layout.claim] = claim_word(chain_id(w3), reg.address, mid, v + 1, copier.address)
+            rewritten[layout.claim] = reg.claim(mid, v + 1, copier.address)
             refused("InvalidProof", reg.submit_update, mid, sp.proof.proof_bytes, rewritten, batch_path=path,
                     account=copier)
             assert (reg.head(mid), reg.model(mid).bounty, reg.credit(copier.address)) == (head, bounty, 0)
@@ -88,7 +87,7 @@ def test_a_step_another_account_proved_and_landed_first_is_reported_as_theirs(
             v = reg.version(mid)
             x, y = batch(tiny_dataset, ws.spec.batch_size, schedule_index(v, committed.n_batches), 0)
             theirs = prove_step(rival_ws.circuits(), sp.before, x, y, folder=rival_ws.step_dir(v + 1),
-                                claim=claim_word(chain_id(w3), reg.address, mid, v + 1, rival.address))
+                                claim=reg.claim(mid, v + 1, rival.address))
             assert theirs.after.commitment == sp.after.commitment
             path = batch_proof(ws.spec, tiny_dataset, committed, v)[2]
             reg.submit_update(mid, theirs.proof.proof_bytes, theirs.proof.instances, batch_path=path, account=rival)

@@ -22,7 +22,6 @@ from zkgrad.prover.proof import Proof
 from zkgrad.prover.step import prove_step
 from zkgrad.train.answer import prove_answer
 from zkgrad.train.onchain import ensure_registry, register
-from zkgrad.train.submit import step_claim
 from zkgrad.train.workspace import Workspace
 from zkgrad.verifier.offchain import verify
 
@@ -59,7 +58,7 @@ def three_steps(workspace: Workspace, dataset: Dataset, onchain: tuple[Registry,
     steps = []
     for t in range(3):
         x, y = batch(dataset, SPEC.batch_size, t, 0)
-        sp = prove_step(circuits, ck, x, y, folder=workspace.step_dir(t + 1), claim=step_claim(*onchain, t + 1))
+        sp = prove_step(circuits, ck, x, y, folder=workspace.step_dir(t + 1), claim=onchain[0].claim(onchain[1], t + 1))
         steps.append(sp)
         ck = sp.after
     return steps
@@ -144,7 +143,7 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
     y = y.copy()
     y[0, 0] += 0.5
     poisoned = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "poisoned",
-                          claim=step_claim(reg, mid, 1))
+                          claim=reg.claim(mid, 1))
     for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 1), []):
         with pytest.raises(TransactionRevertedError) as e:
             reg.submit_update(mid, poisoned.proof.proof_bytes, poisoned.proof.instances, batch_path=path)
@@ -165,13 +164,13 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
                           batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "ReplayedProof"
     x, y = batch(dataset, SPEC.batch_size, 7, 1)  # another batch, from an old head
-    branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch", claim=step_claim(reg, mid, 2))
+    branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch", claim=reg.claim(mid, 2))
     with pytest.raises(TransactionRevertedError) as e:
         reg.submit_update(mid, branch.proof.proof_bytes, branch.proof.instances, batch_path=_path(workspace, dataset, 1))
     assert _reason(e.value) == "StaleHead"
     # the right batch for the wrong version: batch 0 again, proven from the head (version 3)
     x, y = batch(dataset, SPEC.batch_size, 0, 0)
-    again = prove_step(circuits, three_steps[-1].after, x, y, folder=tmp_path / "again", claim=step_claim(reg, mid, 4))
+    again = prove_step(circuits, three_steps[-1].after, x, y, folder=tmp_path / "again", claim=reg.claim(mid, 4))
     for path in (_path(workspace, dataset, 0), _path(workspace, dataset, 3)):
         with pytest.raises(TransactionRevertedError) as e:
             reg.submit_update(mid, again.proof.proof_bytes, again.proof.instances, batch_path=path)
@@ -241,7 +240,7 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, dataset: Datas
                              name="fuzz", spec=b"{}")
     head = reg.head(mid)
     x, y = batch(dataset, SPEC.batch_size, 0, 0)
-    sp = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "fuzz", claim=step_claim(reg, mid, 1))
+    sp = prove_step(circuits, workspace.genesis(), x, y, folder=tmp_path / "fuzz", claim=reg.claim(mid, 1))
     proof, inst = sp.proof.proof_bytes, list(sp.proof.instances)
     path = _path(workspace, dataset, 0)
     fn = reg.contract.functions.submitUpdate

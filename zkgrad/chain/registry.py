@@ -176,6 +176,7 @@ class Registry:
         self.log_span = log_span
         self.address = checksum_address(address)
         self.contract = contract_at(w3, self.address, shipped(REGISTRY).abi)
+        self._chain_id: int | None = None
         code = get_code(w3, self.address)
         if not code:
             raise ChainError(
@@ -183,6 +184,13 @@ class Registry:
                 hint="deploy one with 'zkgrad registry deploy' or pass the right address",
                 address=self.address,
             )
+
+    def claim(self, model_id: int, version: int, submitter: str | None = None) -> int:
+        """The claim word a step proof to ``version`` must carry to be accepted here from
+        ``submitter`` (default: this session's account): ``zkgrad.layout.claim_word``."""
+        if self._chain_id is None:
+            self._chain_id = chain_id(self.w3)
+        return claim_word(self._chain_id, self.address, model_id, version, submitter or default_account(self.w3).address)
 
     # --- models -----------------------------------------------------------------------
     def register_model(
@@ -385,8 +393,8 @@ class Registry:
 
     def _calldata(self, r: UpdateRecord, layout: StepLayout) -> SubmittedUpdate:
         data = bytes(get_transaction(self.w3, r.tx_hash)["input"])
-        claim = claim_word(chain_id(self.w3), self.address, r.model_id, r.version, r.prover)
-        hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after, claim=claim, loss=r.loss)
+        hit = find_update(data, layout, before=r.before, batch=r.batch, after=r.after,
+                          claim=self.claim(r.model_id, r.version, r.prover), loss=r.loss)
         return SubmittedUpdate(r, *hit) if hit else SubmittedUpdate(r, None, ())
 
     def answers(self, model_id: int) -> list[AnswerRecord]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InputError
 from .artifacts import Circuit
+from .config import CalibrationPlan
 from .dataset import DatasetCommitment
 from .model_circuits import ModelCircuits
 from .spec import ModelSpec
@@ -47,6 +48,12 @@ class PublishedSpec:
     dataset: DatasetCommitment
     calibration: dict[str, Any]
     circuits: dict[str, dict[str, Any]]
+
+    @property
+    def plan(self) -> CalibrationPlan:
+        """The training run the circuits were calibrated for: a rebuild must use the same."""
+        c = self.calibration
+        return CalibrationPlan(steps=int(c["steps"]), margin=float(c["margin"]), seed=int(c["seed"]))
 
     @classmethod
     def parse(cls, raw: bytes) -> "PublishedSpec":

@@ -59,7 +59,7 @@ def felt_hex_le(v: int) -> str:
 
 def claim_input(word: int) -> list[str]:
     """A step's claim as ezkl input: one field element, which ezkl takes as it is (no scaling)."""
-    return [felt(word).to_bytes(32, "little").hex()]
+    return [felt_hex_le(felt(word))]
 
 
 def felts_to_ints(values: Iterable[int | str], shape: Sequence[int] | None = None) -> np.ndarray:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .options import Json, Rpc, address_option, resolve_rpc, rpc_url
+
+if TYPE_CHECKING:
+    from ..chain.registry import Registry
+    from ..train.workspace import Workspace
 from .output import Output
 
 Pool = Annotated[str, typer.Option("--pool", help="Provers: serial | local:N | ray:local:N | ray://HOST:PORT")]
@@ -123,15 +127,16 @@ def train(
 
     o = Output(json_)
     if workspace is None and model_id is None:
-        raise InputError("give a model workspace, or --model-id to train a registered model from the chain")
+        raise InputError("no model to train", hint="give a model workspace, or --model-id to train a registered "
+                                                   "model from what the chain publishes")
     ws = Workspace.open(workspace) if workspace is not None else None
-    if ws is not None and batch_size is not None and batch_size != ws.spec.batch_size:
-        raise InputError(f"{ws.root} proves batches of {ws.spec.batch_size}, not {batch_size}: the circuit is built "
-                         "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
+    if ws is not None:
+        _check_batch_size(ws, batch_size)
     w3 = connect(resolve_rpc(rpc))
     cid = chain_id(w3)
     if ws is None:
         ws = _joined(Registry(w3, registry_address(w3, registry)), int(model_id), data, tuple(srs_dir or ()), o)  # type: ignore[arg-type]
+        _check_batch_size(ws, batch_size)
     rec = ws.deployment(cid) or {}
     mid = model_id if model_id is not None else rec.get("model_id")
     if mid is None:
@@ -157,16 +162,25 @@ def train(
                                         if any(a.taken_by for a in acc) else ")"))
 
 
-def _joined(reg, model_id: int, data: Path | None, srs_dirs: tuple[Path, ...], o: Output):  # type: ignore[no-untyped-def]
-    """The workspace zkgrad keeps for a model it trains from the chain alone: made on first use."""
+def _check_batch_size(ws: "Workspace", batch_size: int | None) -> None:
+    from ..errors import InputError
+
+    if batch_size is not None and batch_size != ws.spec.batch_size:
+        raise InputError(f"{ws.root} proves batches of {ws.spec.batch_size}, not {batch_size}: the circuit is built "
+                         "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
+
+
+def _joined(reg: "Registry", model_id: int, data: Path | None, srs_dirs: tuple[Path, ...], o: Output) -> "Workspace":
+    """The workspace zkgrad keeps for a model it trains from the chain alone: built on first use."""
     from ..chain.client import chain_id
     from ..fsio import zkgrad_home
-    from ..train.join import join_model
-    from ..train.workspace import Workspace
+    from ..train.join import join_model, joined_workspace
 
+    info = reg.model(model_id)
     root = zkgrad_home() / "models" / f"{chain_id(reg.w3)}-{reg.address.lower()}-{model_id}"
-    if (root / "spec.json").is_file() and (root / "circuits" / "step" / "manifest.json").is_file():
-        return Workspace.open(root)
+    ws = joined_workspace(root, info, reg)
+    if ws is not None:
+        return ws
     o.note(f"model {model_id}: rebuilding its circuits from the published spec into {root}")
     return join_model(reg, model_id, root, data=str(data.resolve()) if data else None, srs_dirs=srs_dirs,
                       reporter=o.reporter())

@@ -136,10 +136,14 @@ def prove_step(
         from ..chain.client import connect
         from ..chain.registry import Registry
         from ..train.onchain import registry_address
-        from ..train.submit import step_claim
 
         w3 = connect(resolve_rpc(rpc))
-        claim = step_claim(Registry(w3, registry_address(w3, registry)), model_id, before.version + 1)
+        reg = Registry(w3, registry_address(w3, registry))
+        at = reg.version_of(model_id, before.commitment)
+        if at is None:
+            raise InputError(f"checkpoint {checkpoint} is no version of model {model_id} at {reg.address}",
+                             hint="start from the model's head ('zkgrad history' names it)")
+        claim = reg.claim(model_id, at + 1)
     sp = prove(circuits, before, x, ds.targets().reshape(circuits.spec.y_shape), folder=out, claim=claim,
                reporter=o.reporter())
     if not claim:

@@ -26,7 +26,6 @@ from ..errors import ChainError, TransactionRevertedError
 from ..progress import Quiet, Reporter, StepEstimate, Timings
 from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
 from .join import published_head
-from .submit import step_claim
 from .workspace import Workspace
 
 Prover = Callable[[ModelCircuits, list[PendingStep]], Iterator[StepProof]]
@@ -98,7 +97,7 @@ def train(
     me = account(registry.w3).address
 
     def claim(v: int) -> int:
-        return step_claim(registry, model_id, v, me)
+        return registry.claim(model_id, v, me)
 
     accepted: list[Accepted] = []
     queue: deque[tuple[PendingStep | StepProof, bool]] = deque()

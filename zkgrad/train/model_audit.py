@@ -23,24 +23,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
-
 from ..chain.audit import AuditReport, audit
 from ..chain.deployments import code_hash, verifier_mismatch
 from ..chain.registry import Registry
 from ..circuits.checkpoint import genesis
-from ..circuits.config import CalibrationPlan
-from ..circuits.dataset import check, held_out_commitment, load_for
+from ..circuits.dataset import check, held_out_commitment
 from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import compile_circuits
-from ..circuits.published import PublishedSpec
-from ..circuits.srs import find_srs
-from ..circuits.spec import ModelSpec
-from ..data import Dataset
 from ..errors import InputError
 from ..fsio import zkgrad_home
 from ..progress import Reporter
 from ..verifier.solidity import build_verifier
+from .join import data_file, model_srs, published
 
 
 @dataclass(frozen=True)
@@ -74,16 +68,17 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
                 reporter: Reporter | None = None) -> ModelAudit:
     """Audit model ``model_id``; ``data``/``held_out`` (a file or a built-in name) default to the
     sources the published spec names."""
-    info, reg = registry.model(model_id), registry.registration(model_id)
+    info = registry.model(model_id)
     report = ModelAudit(model_id)
-    if not report.add("published spec", keccak(reg.spec) == info.spec_digest, "its keccak is the registered digest"):
+    pub = published(registry, model_id)
+    if not report.add("published spec", pub is not None, "its keccak is the registered digest"):
         return report
-    pub = PublishedSpec.parse(reg.spec)
+    assert pub is not None
     spec = pub.spec
     g = genesis(spec)
     report.add("genesis", g.commitment == info.genesis, "the spec's seed gives the registered genesis")
     try:
-        train = _load(data or pub.dataset.source, spec)
+        train = data_file(data or pub.dataset.source, spec)
         tree = check(pub.dataset, spec, train)
         ok = tree.root == info.terms.dataset_root and pub.dataset.n_batches == info.terms.n_batches
         report.add("dataset", ok, f"{pub.dataset.n_batches} batches of {pub.dataset.source}: root "
@@ -98,7 +93,7 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
         try:
             if held is None or evaluation is None:
                 raise InputError("the model has an evaluation verifier but its spec names no held-out set")
-            held_ds = _load(held_out or held.source, spec)
+            held_ds = data_file(held_out or held.source, spec, "--held-out")
             ok = held_out_commitment(spec, held_ds, held.size) == info.terms.held_out
             report.add("held-out set", ok, f"the first {held.size} samples of {held.source}")
         except InputError as e:
@@ -106,14 +101,13 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
             return report
     srs: dict[str, Path] = {}
     for name, rec in pub.circuits.items():
-        found = find_srs(rec["srs"]["sha256"], int(rec["logrows"]), srs_dirs)
+        found = model_srs(pub, name, srs_dirs)
         if not report.add(f"{name} SRS", found is not None,
                           f"sha256 {rec['srs']['sha256'][:16]}… ({rec['srs']['kind']})"
                           + ("" if found else ": not found; pass the folder holding it with --srs-dir")):
             return report
         srs[name] = found  # type: ignore[assignment]
-    cal = pub.calibration
-    plan = CalibrationPlan(steps=int(cal["steps"]), margin=float(cal["margin"]), seed=int(cal["seed"]))
+    plan = pub.plan
     out = work or zkgrad_home() / "audit" / info.spec_digest.hex()[:16]
     circuits, _ = compile_circuits(spec, g, train, out=out, srs=srs, plan=plan, reporter=reporter,
                                    verifier=build_verifier)
@@ -133,9 +127,3 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
         report.add(f"{name} verifier", why is None, f"{addresses[name]}" + (f": {why}" if why else ""))
     report.lineage = audit(registry, model_id, circuits.step)
     return report
-
-
-def _load(source: str, spec: ModelSpec) -> Dataset:
-    if not source.startswith("digits") and not Path(source).is_file():
-        raise InputError(f"no data file {source} here", hint="pass the model's data file with --data (or --held-out)")
-    return load_for(spec, source)

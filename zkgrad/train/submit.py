@@ -7,21 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import fsio
-from ..chain.client import account, chain_id
 from ..chain.registry import Registry
 from ..circuits.dataset import batch_proof, load_for
 from ..data import Dataset
 from ..errors import InputError
-from ..layout import claim_word
 from ..prover.proof import Proof
 from .workspace import Workspace
-
-
-def step_claim(registry: Registry, model_id: int, version: int, submitter: str | None = None) -> int:
-    """The claim word a proof of the step to ``version`` must carry to be accepted from ``submitter``
-    (default: this session's account) on this registry and chain."""
-    return claim_word(chain_id(registry.w3), registry.address, model_id, version,
-                      submitter or account(registry.w3).address)
 
 
 def committed_data(ws: Workspace) -> Dataset:
@@ -42,11 +33,13 @@ class StepSubmission:
 
     def check_claim(self, registry: Registry, model_id: int) -> None:
         """Refuse, before any transaction, a proof whose claim is not this account's on this model."""
-        if self.claim != step_claim(registry, model_id, self.version):
-            raise InputError(f"step {self.version} was proven for another submitter, model or registry than this "
-                             f"account's model {model_id} at {registry.address}: the registry would refuse it "
-                             "(WrongSubmitter)",
-                             hint=f"prove it again with 'zkgrad prove step ... --model-id {model_id}' from this account")
+        if self.claim == registry.claim(model_id, self.version):
+            return
+        why = ("was proven without --model-id: its proof names no submitter" if self.claim == 0 else
+               f"was proven for another submitter, model or registry than this account's model {model_id} at "
+               f"{registry.address}")
+        raise InputError(f"step {self.version} {why}, so the registry would refuse it (WrongSubmitter)",
+                         hint=f"prove it again with 'zkgrad prove step ... --model-id {model_id}' from this account")
 
 
 def step_submission(step: Path) -> StepSubmission:

@@ -27,9 +27,11 @@ from ..circuits.config import CalibrationPlan
 from ..circuits.dataset import DatasetCommitment
 from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import ModelCircuits, compile_circuits
+from ..circuits.onnx_model import load_interface
 from ..circuits.spec import ModelSpec
 from ..data import Dataset
 from ..errors import InputError, MissingFileError
+from ..layout import CLAIM_INPUT
 from ..progress import Reporter
 from ..verifier.solidity import build_verifier
 
@@ -86,7 +88,12 @@ class Workspace:
         if not (self.circuits_dir / "step" / "manifest.json").is_file():
             raise MissingFileError(self.circuits_dir / "step", "compiled step circuit",
                                    hint=f"compile it with 'zkgrad model compile {self.root}'")
-        return ModelCircuits.open(self.spec, self.circuits_dir)
+        circuits = ModelCircuits.open(self.spec, self.circuits_dir)
+        if load_interface(circuits.step.onnx).inputs[-1].name != CLAIM_INPUT:
+            raise InputError(f"{self.circuits_dir} was compiled by an older zkgrad: its step proofs cannot name "
+                             "their submitter, and the registry refuses them",
+                             hint=f"recompile: 'zkgrad model compile {self.root} --data DATA'")
+        return circuits
 
     def compile(self, data: Dataset | tuple[np.ndarray, np.ndarray], *, srs: Path | None = None,
                 plan: CalibrationPlan | None = None, reporter: Reporter | None = None) -> tuple[ModelCircuits, bool]:
