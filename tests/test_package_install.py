@@ -93,7 +93,7 @@ def test_installed_zkgrad_runs_a_registry_without_solc(installed: dict[str, Path
     on = [*rpc, "--registry", registry]
     model_id = _zkgrad(installed, home, "register", ws.root, *on)["model_id"]
     step = _zkgrad(installed, home, "prove", "step", "--model", ws.root, "--checkpoint", ws.genesis_dir,
-                   "--batch", home / "batch.npz", "--out", ws.step_dir(1))
+                   "--batch", home / "batch.npz", "--out", ws.step_dir(1), "--model-id", model_id, *on)
     submitted = _zkgrad(installed, home, "submit", "update", ws.step_dir(1), "--model-id", model_id, *on)
     assert submitted["version"] == 1
     history = _zkgrad(installed, home, "history", model_id, *on)

@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 
 from zkgrad.chain.client import account, connect, dev_account
+from zkgrad.chain.registry import Registry
 from zkgrad.circuits.dataset import batch_proof, schedule_index
 from zkgrad.circuits.model_circuits import ModelCircuits
 from zkgrad.cli.demo_cmds import _on_accepted
@@ -21,6 +22,7 @@ from zkgrad.errors import TransactionRevertedError
 from zkgrad.prover.step import PendingStep, StepProof, prove_step
 from zkgrad.train.loop import serial_prover, train
 from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.workspace import Workspace
 
 from .helpers import copy_workspace
 
@@ -34,13 +36,18 @@ def refused(error: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped
     assert info.value.data["error"] == error, info.value.reason
 
 
-def test_a_copied_step_pays_only_its_producer(tiny_workspace, tiny_dataset, anvil, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def funded(tiny_workspace, anvil, tmp_path: Path) -> tuple[Workspace, Registry, int]:  # type: ignore[no-untyped-def]
+    """A copy of the tiny model, registered with REWARD per update and funded for ten."""
     ws = copy_workspace(tiny_workspace, tmp_path / "model")
+    reg = ensure_registry(connect(anvil.rpc_url))
+    return ws, reg, int(register(ws, reg, reward_wei=REWARD, fund_wei=10 * REWARD)["model_id"])
+
+
+def test_a_copied_step_pays_only_its_producer(funded, tiny_dataset) -> None:  # type: ignore[no-untyped-def]
+    ws, reg, mid = funded
     committed = ws.dataset()
-    w3 = connect(anvil.rpc_url)
-    reg = ensure_registry(w3)
-    mid = int(register(ws, reg, reward_wei=REWARD, fund_wei=10 * REWARD)["model_id"])
-    me, copier = account(w3).address, dev_account(1)
+    me, copier = account(reg.w3).address, dev_account(1)
     layout = ws.circuits().step_layout
     seen: list[StepProof] = []
 
@@ -73,14 +80,11 @@ def test_a_copied_step_pays_only_its_producer(tiny_workspace, tiny_dataset, anvi
 
 
 def test_a_step_another_account_proved_and_landed_first_is_reported_as_theirs(
-        tiny_workspace, tiny_dataset, anvil, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    ws = copy_workspace(tiny_workspace, tmp_path / "model")
+        funded, tiny_workspace, tiny_dataset, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    ws, reg, mid = funded
     rival_ws = copy_workspace(tiny_workspace, tmp_path / "rival")
     committed = ws.dataset()
-    w3 = connect(anvil.rpc_url)
-    reg = ensure_registry(w3)
-    mid = int(register(ws, reg, reward_wei=REWARD, fund_wei=10 * REWARD)["model_id"])
-    me, rival = account(w3).address, dev_account(1)
+    me, rival = account(reg.w3).address, dev_account(1)
 
     def raced(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
         for sp in serial_prover(circuits, pendings):  # meanwhile the rival proved the same step for itself
