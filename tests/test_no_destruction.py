@@ -143,6 +143,17 @@ def test_model_init_commitment_hashed(tmp_path: Path, capsys) -> None:  # type: 
     assert genesis["commitment_scheme"] == "hashed" and len(genesis["hashes"]) == 4  # one Poseidon hash per tensor
 
 
+@pytest.mark.chain
+def test_a_hashed_model_is_not_registered(tmp_path: Path, anvil, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Its claim word would be a Poseidon hash the registry cannot check, and its weights would not be published."""
+    code, _, err = run_cli(["model", "init", tmp_path / "ws", "--kwargs", '{"hidden": 4}', "--commitment", "hashed"],
+                           capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["register", tmp_path / "ws", "--rpc", anvil.rpc_url], capsys)
+    _one_line_error(code, err, "Poseidon", "cannot be trained on chain")
+    assert not (tmp_path / "ws" / "chain.json").exists()
+
+
 def test_model_init_onto_a_users_folder_is_refused_and_an_empty_one_used(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     user, before = _users_folder(tmp_path)
     code, _, err = run_cli(["model", "init", user, "--kwargs", '{"hidden": 4}'], capsys)

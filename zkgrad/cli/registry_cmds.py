@@ -58,11 +58,12 @@ def register_model(
 ) -> None:
     """Deploy the model's verifiers and register it, under terms fixed for good: its genesis, its
     committed dataset and held-out set ('zkgrad data commit'), its reward, its published spec."""
-    from ..train.onchain import register as do_register
+    from ..train.onchain import check_registrable, register as do_register
     from ..train.workspace import Workspace
 
-    reg = _registry(rpc, registry)
-    rec = do_register(Workspace.open(workspace), reg, reward_wei=reward, fund_wei=fund, name=name,
+    ws = Workspace.open(workspace)
+    check_registrable(ws)
+    rec = do_register(ws, _registry(rpc, registry), reward_wei=reward, fund_wei=fund, name=name,
                       allow_dev_srs=allow_dev_srs)
     Output(json_).result(rec, f"model {rec['model_id']} registered at {rec['registry']}")
 

@@ -71,6 +71,14 @@ def ensure_registry(w3: Web3, address: str | None = None) -> Registry:
     return Registry(w3, addr)
 
 
+def check_registrable(ws: Workspace) -> None:
+    """Refuse a model the registry cannot train: one that commits with Poseidon hashes."""
+    if ws.spec.commitment != "public":
+        raise InputError(f"{ws.root} commits with Poseidon hashes: the registry can neither check whose its step proofs "
+                         "are (their claim is hashed) nor publish its weights, so it cannot be trained on chain",
+                         hint="prove it off chain, or create the model with the default '--commitment public'")
+
+
 def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei: int = 0, name: str | None = None,
              allow_dev_srs: bool = False, anew: bool = False) -> dict[str, Any]:
     """Deploy the model's verifiers (step, answer, and evaluation when it has one), register it
@@ -82,6 +90,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
     after each transaction, and a rerun continues from it. Verifiers are reused where their code
     is, a registration that landed is found on chain (never a second model id), and funding
     that landed is found in the model's Funded events (never funded twice)."""
+    check_registrable(ws)
     w3 = registry.w3
     cid = chain_id(w3)
     rec = ws.deployment(cid)
@@ -90,10 +99,6 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
             and registered(registry, rec, g.commitment):
         return rec
     circuits = ws.circuits()
-    if circuits.spec.commitment != "public":
-        raise InputError(f"{ws.root} commits with Poseidon hashes: the registry can neither check whose its step proofs "
-                         "are (their claim is hashed) nor publish its weights, so it cannot be trained on chain",
-                         hint="prove it off chain, or create the model with the default '--commitment public'")
     dataset = ws.dataset()
     dataset.check_spec(circuits.spec)
     step = deploy_verifier(w3, circuits.step, allow_dev_srs=allow_dev_srs)
