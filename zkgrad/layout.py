@@ -35,6 +35,7 @@ A transaction is capped at 128 KB by default node policy, which bounds a ``publi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -88,8 +89,31 @@ def word_count(size: int, commitment: str) -> int:
     return size if commitment == "public" else 1
 
 
+class _Words(ABC):
+    """What the three layouts share: a proof's public values must be ``length`` words, and a
+    commitment is ``commit`` over a run of them."""
+
+    @property
+    @abstractmethod
+    def length(self) -> int:
+        """How many public values a proof of this layout has."""
+
+    @property
+    @abstractmethod
+    def proof(self) -> str:
+        """Names the proof in messages, e.g. "an inference proof for 3 weight, 2 input and 2 output words"."""
+
+    def check(self, instances: Sequence[int]) -> None:
+        if len(instances) != self.length:
+            raise InputError(f"{self.proof} has {self.length} public values, this one has {len(instances)}")
+
+    def _commit(self, instances: Sequence[int], run: slice) -> bytes:
+        self.check(instances)
+        return commit(instances[run])
+
+
 @dataclass(frozen=True)
-class StepLayout:
+class StepLayout(_Words):
     state_words: int
     batch_words: int
     weights_words: int
@@ -128,12 +152,9 @@ class StepLayout:
     def length(self) -> int:
         return self.loss + 1
 
-    def check(self, instances: Sequence[int]) -> None:
-        if len(instances) != self.length:
-            raise InputError(
-                f"a training-step proof for {self.state_words} state and {self.batch_words} batch words has "
-                f"{self.length} public values, this one has {len(instances)}"
-            )
+    @property
+    def proof(self) -> str:
+        return f"a training-step proof for {self.state_words} state and {self.batch_words} batch words"
 
     def check_calldata(self) -> None:
         """Refuse a layout whose submissions would not fit a transaction."""
@@ -146,24 +167,20 @@ class StepLayout:
                      "proves it off chain only (its weights are not published)")
 
     def before_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.before])
+        return self._commit(instances, self.before)
 
     def batch_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.batch])
+        return self._commit(instances, self.batch)
 
     def after_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.after])
+        return self._commit(instances, self.after)
 
     def after_weights_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.after_weights])
+        return self._commit(instances, self.after_weights)
 
 
 @dataclass(frozen=True)
-class AnswerLayout:
+class AnswerLayout(_Words):
     weights_words: int
     input_words: int
     n_outputs: int
@@ -189,24 +206,20 @@ class AnswerLayout:
     def length(self) -> int:
         return self.outputs.stop
 
-    def check(self, instances: Sequence[int]) -> None:
-        if len(instances) != self.length:
-            raise InputError(
-                f"an inference proof for {self.weights_words} weight, {self.input_words} input and "
-                f"{self.n_outputs} output words has {self.length} public values, this one has {len(instances)}"
-            )
+    @property
+    def proof(self) -> str:
+        return (f"an inference proof for {self.weights_words} weight, {self.input_words} input and "
+                f"{self.n_outputs} output words")
 
     def weights_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.weights])
+        return self._commit(instances, self.weights)
 
     def input_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.input])
+        return self._commit(instances, self.input)
 
 
 @dataclass(frozen=True)
-class EvalLayout:
+class EvalLayout(_Words):
     weights_words: int
     held_out: int
     """Samples of the held-out set the circuit evaluates on: the largest count a proof can state."""
@@ -230,16 +243,12 @@ class EvalLayout:
     def length(self) -> int:
         return self.correct + 1
 
-    def check(self, instances: Sequence[int]) -> None:
-        if len(instances) != self.length:
-            raise InputError(
-                f"an evaluation proof for {self.weights_words} weight words has {self.length} public values, "
-                f"this one has {len(instances)}"
-            )
+    @property
+    def proof(self) -> str:
+        return f"an evaluation proof for {self.weights_words} weight words"
 
     def weights_commitment(self, instances: Sequence[int]) -> bytes:
-        self.check(instances)
-        return commit(instances[self.weights])
+        return self._commit(instances, self.weights)
 
     def count(self, instances: Sequence[int]) -> int:
         """The held-out samples the proof says the weights classify correctly."""

@@ -185,12 +185,17 @@ class Registry:
                 address=self.address,
             )
 
+    @property
+    def chain_id(self) -> int:
+        """The node's chain id, asked once."""
+        if self._chain_id is None:
+            self._chain_id = chain_id(self.w3)
+        return self._chain_id
+
     def claim(self, model_id: int, version: int, submitter: str | None = None) -> int:
         """The claim word a step proof to ``version`` must carry to be accepted here from
         ``submitter`` (default: this session's account): ``zkgrad.layout.claim_word``."""
-        if self._chain_id is None:
-            self._chain_id = chain_id(self.w3)
-        return claim_word(self._chain_id, self.address, model_id, version, submitter or default_account(self.w3).address)
+        return claim_word(self.chain_id, self.address, model_id, version, submitter or default_account(self.w3).address)
 
     # --- models -----------------------------------------------------------------------
     def register_model(

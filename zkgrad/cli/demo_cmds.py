@@ -172,12 +172,11 @@ def _check_batch_size(ws: "Workspace", batch_size: int | None) -> None:
 
 def _joined(reg: "Registry", model_id: int, data: Path | None, srs_dirs: tuple[Path, ...], o: Output) -> "Workspace":
     """The workspace zkgrad keeps for a model it trains from the chain alone: built on first use."""
-    from ..chain.client import chain_id
     from ..fsio import zkgrad_home
     from ..train.join import join_model, joined_workspace
 
     info = reg.model(model_id)
-    root = zkgrad_home() / "models" / f"{chain_id(reg.w3)}-{reg.address.lower()}-{model_id}"
+    root = zkgrad_home() / "models" / f"{reg.chain_id}-{reg.address.lower()}-{model_id}"
     ws = joined_workspace(root, info, reg)
     if ws is not None:
         return ws

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import data
-from ..chain.client import chain_id, connect
+from ..chain.client import connect
 from ..chain.registry import Registry
 from ..fsio import zkgrad_home
 from ..circuits.config import PLANNED_STEPS, CalibrationPlan
@@ -92,7 +92,7 @@ def registration(ws: Workspace, registry: Registry, *, fresh: bool = True, **kwa
     """(model id, continued): the workspace's model on this chain when its head is a local checkpoint
     (a rerun continues it), else a new registration; ``fresh`` then clears the steps proven for
     an earlier one, so they are proven again. ``kwargs`` go to ``register``."""
-    rec = ws.deployment(chain_id(registry.w3))
+    rec = ws.deployment(registry.chain_id)
     if rec and rec.get("registry", "").lower() == registry.address.lower() and \
             registered(registry, rec, ws.genesis().commitment) and \
             ws.checkpoint_for(registry.head(int(rec["model_id"]))) is not None:

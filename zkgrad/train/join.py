@@ -19,7 +19,6 @@ from pathlib import Path
 from eth_utils import keccak
 
 from .. import fsio
-from ..chain.client import chain_id
 from ..chain.deployments import verifier_mismatch
 from ..chain.registry import ModelInfo, Registry
 from ..circuits.checkpoint import Checkpoint, genesis
@@ -60,7 +59,7 @@ def joined_workspace(root: Path, info: ModelInfo, registry: Registry) -> Workspa
     if not (root / "spec.json").is_file():
         return None
     ws = Workspace(root)
-    rec = ws.deployment(chain_id(registry.w3)) or {}
+    rec = ws.deployment(registry.chain_id) or {}
     ours = rec.get("joined") and str(rec.get("registry", "")).lower() == registry.address.lower() \
         and rec.get("model_id") == info.model_id and rec.get("spec_digest") == "0x" + info.spec_digest.hex()
     return ws if ours else None
@@ -101,7 +100,7 @@ def join_model(registry: Registry, model_id: int, root: Path, *, data: str | Non
             raise ChainError(f"the step circuit rebuilt from model {model_id}'s published spec does not match its "
                              f"registered verifier {info.terms.step_verifier}: {why}",
                              hint=f"'zkgrad audit {model_id}' names what differs; this model cannot be trained from here")
-        ws.record_deployment(chain_id(registry.w3), {
+        ws.record_deployment(registry.chain_id, {
             "registry": registry.address, "model_id": model_id, "step_verifier": info.terms.step_verifier,
             "answer_verifier": info.terms.answer_verifier, "eval_verifier": info.terms.eval_verifier,
             "dataset_root": "0x" + info.terms.dataset_root.hex(), "genesis": "0x" + info.genesis.hex(),

@@ -109,15 +109,15 @@ def train(
     def fill() -> None:
         nonlocal next_ckpt, next_v
         while len(queue) < max(1, depth) and next_v < steps:
-            done = _existing_proof(ws, next_v + 1, next_ckpt, claim(next_v + 1))
+            mine = claim(next_v + 1)
+            done = _existing_proof(ws, next_v + 1, next_ckpt, mine)
             if done is not None:
                 queue.append((done, True))
                 next_ckpt = done.after
             else:
                 x, y = batch(ds, spec.batch_size, schedule_index(next_v, committed.n_batches), seed)
                 with Timings(shown).stage(f"step {next_v + 1}/{steps}: witness"):
-                    p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1),
-                                     claim=claim(next_v + 1))
+                    p = witness_step(circuits, next_ckpt, x, y, folder=ws.step_dir(next_v + 1), claim=mine)
                 queue.append((p, False))
                 next_ckpt = p.after
             next_v += 1

@@ -92,7 +92,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
     that landed is found in the model's Funded events (never funded twice)."""
     check_registrable(ws)
     w3 = registry.w3
-    cid = chain_id(w3)
+    cid = registry.chain_id
     rec = ws.deployment(cid)
     g = ws.genesis()
     if not anew and not ws.registering(cid) and rec and rec.get("registry", "").lower() == registry.address.lower() \
@@ -136,7 +136,7 @@ def _register_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: 
                    send: Callable[[], int]) -> int:
     """The model id of this registration: recorded, else found on chain among the models registered
     since it was sent, else registered now (``send``), the model count recorded first."""
-    cid = chain_id(registry.w3)
+    cid = registry.chain_id
     model_id = todo.get("model_id")
     if model_id is not None and not _ours(registry, int(model_id), todo, me):
         model_id = None  # a restarted local chain forgot it, and what was done for it
@@ -156,7 +156,7 @@ def _register_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: 
 
 def _fund_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: str, model_id: int, amount: int) -> None:
     """Fund the model unless our Funded event is on chain since the block recorded before sending."""
-    cid = chain_id(registry.w3)
+    cid = registry.chain_id
     sent = "fund_from_block" in todo and any(
         f.lower() == me.lower() for f, _ in registry.fundings(model_id, int(todo["fund_from_block"])))
     if not sent:
