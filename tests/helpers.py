@@ -27,6 +27,17 @@ def flip_proof_byte(src: Path, dst: Path, index: int = 100) -> Path:
     return dst
 
 
+def flip_hex_nibble(src: Path, dst: Path, index: int = 100) -> Path:
+    """A copy of the proof with one hex digit of ``hex_proof`` changed and ``proof`` left as it was:
+    the two encodings then name two different proofs."""
+    data = json.loads(Path(src).read_text())
+    hx = data["hex_proof"].removeprefix("0x")
+    i = index % len(hx)
+    data["hex_proof"] = "0x" + hx[:i] + format(int(hx[i], 16) ^ 0x1, "x") + hx[i + 1:]
+    dst.write_text(json.dumps(data))
+    return dst
+
+
 def change_instance(src: Path, dst: Path, index: int = -1, delta: int = 1) -> Path:
     """A copy of the proof with one public value (a field element) changed by ``delta``."""
     data = json.loads(Path(src).read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from zkgrad.prover.backends import (
     select_backend,
 )
 from zkgrad.devices import cuda_devices, float_providers
-from zkgrad.prover.prove import witness
+from zkgrad.data import batch
+from zkgrad.prover.prove import prove, prove_witness, witness
+from zkgrad.prover.step import prove_step
 from zkgrad.verifier.offchain import verify
 
 GPU_HERE = GpuBackend().available()
@@ -105,15 +108,54 @@ def test_check_build_refuses_another_release(tiny_circuit, tmp_path: Path) -> No
     w = witness(circuit, d / "input.json", out=tmp_path / "w.json")
     assert w["outputs"]
     with pytest.raises(ProverError, match="set up with ezkl 16.1.0"):
-        CpuBackend().prove(other, tmp_path / "w.json", tmp_path / "proof.json")
+        prove_witness(other, tmp_path / "w.json", tmp_path / "proof.json", backend=CpuBackend())
     assert not (tmp_path / "proof.json").exists()
+
+
+def test_serial_inference_refuses_another_release(tiny_circuit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``prove`` (what ``zkgrad prove`` runs with the serial pool) makes its proof through
+    ``prove_witness`` too: the build pin holds there, and nothing is left behind."""
+    d, circuit = tiny_circuit
+    other = _with_ezkl_version(circuit, tmp_path / "c", "16.1.0")
+    with pytest.raises(ProverError, match="set up with ezkl 16.1.0"):
+        prove(other, d / "input.json", out=tmp_path / "out" / "proof.json")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_serial_step_refuses_another_release(tiny_workspace, tiny_dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``prove_step`` (the serial training path) refuses a step circuit set up with another ezkl;
+    no step folder, staging folder or proof appears."""
+    circuits = tiny_workspace.circuits()
+    other = replace(circuits, step=_with_ezkl_version(circuits.step, tmp_path / "step", "16.1.0"))
+    x, y = batch(tiny_dataset, tiny_workspace.spec.batch_size, 0, 0)
+    (tmp_path / "steps").mkdir()
+    with pytest.raises(ProverError, match="set up with ezkl 16.1.0") as e:
+        prove_step(other, tiny_workspace.genesis(), x, y, folder=tmp_path / "steps" / "000001")
+    assert e.value.hint and "ezkl==16.1.0" in e.value.hint
+    assert list((tmp_path / "steps").iterdir()) == []
+
+
+def test_a_proof_ezkl_wrote_damaged_never_lands(tiny_circuit, tiny_proof, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """``prove_witness`` reads what ezkl wrote before renaming it onto ``out``: two encodings that
+    disagree are a ProverError, and no proof appears."""
+    from zkgrad.circuits import engine
+
+    from .helpers import flip_hex_nibble
+
+    d, circuit = tiny_circuit
+    witness(circuit, d / "input.json", out=tmp_path / "w.json")
+    monkeypatch.setattr(engine, "prove", lambda *, proof, **_: flip_hex_nibble(tiny_proof.path, proof))
+    with pytest.raises(ProverError, match="wrote a damaged proof: .* encodings disagree"):
+        prove_witness(circuit, tmp_path / "w.json", tmp_path / "out" / "proof.json")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.proof
 def test_cpu_backend_proves_a_witness(tiny_circuit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     d, circuit = tiny_circuit
     witness(circuit, d / "input.json", out=tmp_path / "w.json")
-    CpuBackend().prove(circuit, tmp_path / "w.json", tmp_path / "proof.json")
+    prove_witness(circuit, tmp_path / "w.json", tmp_path / "proof.json", backend=CpuBackend())
     assert verify(tmp_path / "proof.json", circuit)
 
 
@@ -130,5 +172,5 @@ def test_auto_picks_the_gpu() -> None:
 def test_gpu_proof_verifies_with_the_same_keys(tiny_circuit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     d, circuit = tiny_circuit
     witness(circuit, d / "input.json", out=tmp_path / "w.json")
-    GpuBackend().prove(circuit, tmp_path / "w.json", tmp_path / "proof.json")
+    prove_witness(circuit, tmp_path / "w.json", tmp_path / "proof.json", backend=GpuBackend())
     assert verify(tmp_path / "proof.json", circuit)

@@ -142,6 +142,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
      ["submit", "update", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["damaged ezkl proof", "proof bytes"]),
     ("proof-empty", {"p.json": _json({**PROOF, "hex_proof": "0x", "proof": []})},
      ["submit", "answer", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["damaged ezkl proof", "proof bytes"]),
+    ("proof-two-encodings", {"p.json": _json({**PROOF, "hex_proof": "0x" + "ab" * 63 + "aa"})},
+     ["submit", "update", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["'proof' and 'hex_proof'", "disagree from byte 63"]),
+    ("proof-two-encodings-answer", {"p.json": _json({**PROOF, "proof": [0xAB] * 63 + [0xAA]})},
+     ["submit", "answer", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["'proof' and 'hex_proof'", "disagree"]),
+    ("proof-list-not-bytes", {"p.json": _json({**PROOF, "proof": "ab" * 64})},
+     ["submit", "answer", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["damaged ezkl proof", "not a list of bytes"]),
     ("proof-instance-not-field", {"p.json": _json({**PROOF, "instances": [["0x" + "f" * 64]]})},
      ["submit", "answer", "{tmp}/p.json", "--model-id", "1"], {}, 1, ["damaged ezkl proof", "field elements"]),
     # --- data files (refused before any compiling) ------------------------------------------------

@@ -12,11 +12,14 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from web3 import Web3
+
 from zkgrad.chain.calldata import find_update
+from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.layout import FIELD_MODULUS, StepLayout
 
 LAYOUT = StepLayout(state_words=3, batch_words=2, weights_words=3)
-SUBMIT = keccak(text="submitUpdate(uint256,bytes,uint256[])")[:4]
+REGISTRY_ABI = Web3().eth.contract(abi=shipped(REGISTRY).abi)  # the shipped ABI encodes the calls
 
 
 def _update(proof_len: int) -> tuple[bytes, list[int]]:
@@ -30,7 +33,10 @@ def _find(data: bytes, instances: list[int]) -> tuple[bytes, tuple[int, ...]] | 
 
 
 def _direct(proof: bytes, instances: list[int], model_id: int = 1) -> bytes:
-    return SUBMIT + encode(["uint256", "bytes", "uint256[]"], [model_id, proof, instances])
+    """submitUpdate(modelId, proof, instances, batchPath, minReward) as the shipped registry takes it."""
+    path = [secrets.token_bytes(32) for _ in range(3)]
+    data = REGISTRY_ABI.encode_abi("submitUpdate", args=[model_id, proof, instances, path, 0])
+    return bytes.fromhex(data[2:])
 
 
 WRAPPERS = {
@@ -60,7 +66,8 @@ def test_a_near_miss_is_not_found() -> None:
         other = list(instances)
         other[i] = (other[i] + 1) % FIELD_MODULUS
         assert _find(_direct(proof, other), instances) is None
-    assert _find(_direct(proof, instances)[:-32], instances) is None  # truncated input
+    # truncated inside the instances: the batch path (its length and 3 words) and the last instance cut
+    assert _find(_direct(proof, instances)[:-32 * 5], instances) is None
 
 
 def test_a_proof_not_in_the_input_is_not_found() -> None:

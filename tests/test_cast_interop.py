@@ -25,9 +25,10 @@ from .helpers import StubDataset, compile_test_contracts
 
 pytestmark = pytest.mark.chain
 
-TERMS = "(address,address,address,bytes32,uint32,bytes32,uint32,uint64,bytes32,uint128)"
+TERMS = "(address,address,address,bytes32,uint32,bytes32,uint32,uint64,bytes32,uint128,uint32)"
 SHAPE = "(uint32,uint32,uint32,uint32,uint32)"
-MODEL_INFO = f"(address,{TERMS},{SHAPE},bytes32,bytes32,bytes32,uint256,uint256,bytes32,bytes32,bytes32,bytes32,string)"
+MODEL_INFO = (f"(address,{TERMS},{SHAPE},bytes32,bytes32,bytes32,uint256,uint256,uint256,uint256,bytes32,bytes32,"
+              "bytes32,bytes32,string)")
 UPDATE_ACCEPTED = "UpdateAccepted(uint256,uint256,address,bytes32,bytes32,bytes32,uint256)"
 MODEL_REGISTERED = f"ModelRegistered(uint256,address,{TERMS},{SHAPE},bytes32,bytes32,bytes32,string,bytes)"
 STEP, ANSWER = StepLayout(state_words=3, batch_words=2, weights_words=3), AnswerLayout(3, 2, 2)
@@ -82,7 +83,9 @@ def test_cast_reads_a_registered_and_updated_model(anvil: ChainInfo, w3: Web3, c
 
     # model(uint256): the registrant, the terms, the head and version, from the ABI tuple alone
     (info,) = cast_json("call", reg, f"model(uint256)({MODEL_INFO})", mid, *rpc)
-    registrant, t, shape, genesis_c, head, head_weights, version, bounty, spec_digest, step_code, *_, name = info
+    registrant, t, shape, genesis_c, head, head_weights, version, bounty, registered_at, head_block, spec_digest, \
+        step_code, *_, name = info
+    assert 0 < word(registered_at) < word(head_block)
     assert registrant == dev_account(0).address and name == "stub-mlp"
     assert Web3.to_checksum_address(t[0]) == stub.address and t[2] == "0x" + "00" * 20
     assert (t[3], word(t[4]), word(t[9])) == ("0x" + data.tree.root.hex(), 3, REWARD)

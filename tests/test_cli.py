@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from .helpers import change_instance, run_cli
+from .helpers import change_instance, flip_hex_nibble, run_cli
 
 COMMANDS = [[], ["export"], ["compile"], ["prove"], ["prove", "circuit"], ["verify"], ["deploy"],
             ["chain"], ["chain", "up"], ["chain", "down"], ["chain", "status"]]
@@ -117,6 +117,55 @@ def test_prove_and_verify_json(tiny_circuit, tmp_path: Path, capsys) -> None:  #
     change_instance(tmp_path / "p.json", tmp_path / "bad.json")
     code, out, _ = run_cli(["verify", tmp_path / "bad.json", "--circuit", circuit.path, "--json"], capsys)
     assert code == 1 and json.loads(out)["accepted"] is False
+
+
+@pytest.mark.parametrize("index", [0, 101, -1])
+def test_a_proof_whose_two_encodings_disagree_is_refused_in_one_line(tiny_circuit, tiny_proof, tmp_path: Path, capsys,
+                                                                     index: int) -> None:  # type: ignore[no-untyped-def]
+    """One nibble of ``hex_proof`` flipped: ezkl alone still accepts the file (it reads ``proof``),
+    while ``submit`` and ``verify --onchain`` would send other bytes. zkgrad refuses it, one line."""
+    from zkgrad.circuits import engine
+
+    _, circuit = tiny_circuit
+    bad = flip_hex_nibble(tiny_proof.path, tmp_path / "bad.json", index)
+    assert engine.verify(proof=bad, settings=circuit.settings, vk=circuit.vk, srs=circuit.srs)[0]  # the hazard
+    for args in (["verify", bad, "--circuit", circuit.path], ["verify", bad, "--circuit", circuit.path, "--json"]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 1 and out == "" and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        assert "'proof' and 'hex_proof' encodings disagree" in err and "bad.json" in err, err
+
+
+def test_offchain_verification_checks_the_bytes_the_chain_is_sent(tiny_circuit, tiny_proof, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """What ezkl is given off chain is rebuilt from ``proof_bytes`` and the field elements of the
+    public values: the calldata's bytes, whatever else the file holds."""
+    from zkgrad.circuits import engine
+    from zkgrad.prover.proof import Proof
+    from zkgrad.verifier import offchain
+
+    _, circuit = tiny_circuit
+    seen: list[dict[str, object]] = []
+    real = engine.verify
+
+    def spy(**kw):  # type: ignore[no-untyped-def]
+        seen.append(json.loads(Path(kw["proof"]).read_text()))
+        return real(**kw)
+
+    monkeypatch.setattr(engine, "verify", spy)
+    proof = Proof.load(tiny_proof.path)
+    assert offchain.verify(proof, circuit)
+    (doc,) = seen
+    assert bytes(doc["proof"]) == bytes.fromhex(doc["hex_proof"].removeprefix("0x")) == proof.proof_bytes
+    assert [int.from_bytes(bytes.fromhex(v), "little") for col in doc["instances"] for v in col] == proof.instances
+    # a public value written in another form the chain reads the same (0x big-endian) is checked as that value
+    data = json.loads(tiny_proof.path.read_text())
+    data["instances"][0][0] = hex(proof.instances[0])
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    seen.clear()
+    assert offchain.verify(tmp_path / "other.json", circuit)
+    assert seen[0]["instances"] == json.loads(tiny_proof.path.read_text())["instances"]
 
 
 def test_a_circuit_folder_named_like_a_subcommand_is_proven(tiny_circuit, tmp_path: Path, capsys,

@@ -16,6 +16,7 @@ TOOLCHAIN_TESTS = {
     "test_openzeppelin_merkle_proof()",
 }
 REGISTRY_TESTS = "tests/forge/ZkgradRegistry.t.sol"
+INVARIANT_TESTS = "tests/forge/RegistryInvariants.t.sol"
 
 
 def test_forge_test_passes() -> None:
@@ -34,6 +35,12 @@ def test_forge_test_passes() -> None:
     registry = {name.split("(")[0]: r for (suite, name), r in results.items() if suite.startswith(REGISTRY_TESTS)}
     assert registry.keys() == declared and len(declared) > 20
     assert all(r["kind"]["Fuzz"]["runs"] >= 256 for name, r in registry.items() if name.startswith("testFuzz_"))
+    # the invariants held over the handler's random call sequences (foundry.toml [invariant])
+    invariants = {name.split("(")[0]: r for (suite, name), r in results.items() if suite.startswith(INVARIANT_TESTS)}
+    declared = set(re.findall(r"function (invariant_\w*)\(", (toolchain.repo_root() / INVARIANT_TESTS).read_text()))
+    assert invariants.keys() == declared and len(declared) >= 4
+    assert all(r["kind"]["Invariant"]["runs"] >= 64 and r["kind"]["Invariant"]["calls"] >= 64 * 40
+               for r in invariants.values())
 
 
 def test_the_solc_shim_answers_like_native_solc() -> None:

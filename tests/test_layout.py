@@ -109,7 +109,7 @@ def test_interface_is_pinned() -> None:
 
     functions = {f"{e['name']}({','.join(typ(i) for i in e['inputs'])})" for e in abi if e["type"] == "function"}
     for signature in [
-        "registerModel((address,address,address,bytes32,uint32,bytes32,uint32,uint64,bytes32,uint128),"
+        "registerModel((address,address,address,bytes32,uint32,bytes32,uint32,uint64,bytes32,uint128,uint32),"
         "(uint32,uint32,uint32,uint32,uint32),bytes32,bytes32,string,bytes)",
         "submitUpdate(uint256,bytes,uint256[],bytes32[],uint256)",
         "submitEvaluation(uint256,bytes,uint256[])",
@@ -121,7 +121,10 @@ def test_interface_is_pinned() -> None:
         "withdraw(address)",
         "head(uint256)",
         "version(uint256)",
-        "getUpdate(uint256,bytes32)",
+        "getVersion(uint256,uint256)",
+        "refund(uint256,address)",
+        "refundable(uint256)",
+        "findAnswer(uint256,uint256,uint256[])",
         "getAnswer(uint256,uint256)",
         "stepLayout(uint256,uint256)",
         "claimWord(uint256,uint256,address)",

@@ -77,7 +77,8 @@ def test_installed_package_is_imported_from_the_venv_with_its_contracts(installe
     module, build, sources = done.stdout.splitlines()
     assert Path(module).is_relative_to(installed["site"]) and Path(build).is_file()
     assert Path(build).read_text() == (REPO / "zkgrad" / "contracts" / "build.json").read_text()
-    assert sources == str(["IVerifier.sol", "VkaVerifier.sol", "ZkgradRegistry.sol"])
+    assert sources == str(["Bounties.sol", "IVerifier.sol", "InstanceLayout.sol", "ModelBook.sol", "VkaVerifier.sol",
+                           "ZkgradRegistry.sol"])
 
 
 def test_installed_zkgrad_runs_a_registry_without_solc(installed: dict[str, Path], tiny_workspace, tiny_dataset,  # type: ignore[no-untyped-def]

@@ -163,6 +163,77 @@ def test_worker_cache_fetches_once_and_checks_hashes(tiny_circuit, tmp_path) -> 
     assert not (tmp_path / "other" / circuit.key).exists()
 
 
+# --- starting Ray on a busy machine (zkgrad.prover.ray_start), without a cluster ---------------------
+RAY_STARTUP_TIMEOUT = ("The current node timed out during startup. This could happen because some of the raylet "
+                       "failed to startup or the GCS has become overloaded.")  # Ray 2.60, _private/node.py
+
+
+@pytest.mark.ray
+def test_ray_local_pool_starts_again_after_rays_startup_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray waits a fixed 30 s for its raylet, and raises a plain Exception past it (seen on a busy
+    two-core machine): the pool starts again, with Ray's configurable waits raised meanwhile."""
+    ray = pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
+    monkeypatch.delenv("ZKGRAD_RAY_START_S", raising=False)
+    seen: list[dict[str, Any]] = []
+
+    def init(**kw: Any) -> None:
+        seen.append({**kw, "env": os.environ.get("RAY_gcs_server_port_wait_time_s")})
+        if len(seen) == 1:
+            raise Exception(RAY_STARTUP_TIMEOUT)
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    pool = RayPool(local_cpus=2, local_gpus=1)
+    assert [c["num_cpus"] for c in seen] == [2, 2] and [c["env"] for c in seen] == ["300", "300"]
+    assert "RAY_gcs_server_port_wait_time_s" not in os.environ  # raised for Ray's start only
+    pool.close()
+
+
+@pytest.mark.ray
+def test_ray_local_pool_gives_up_at_zkgrads_bound_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("ZKGRAD_RAY_START_S", "3")
+    calls: list[float] = []
+
+    def init(**kw: Any) -> None:
+        calls.append(time.monotonic())
+        raise Exception(RAY_STARTUP_TIMEOUT)
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(BackendUnavailableError, match="cannot start a local Ray cluster: The current node timed out") as e:
+        RayPool(local_cpus=1)
+    assert len(calls) >= 2 and calls[-1] - calls[0] < 3
+    assert e.value.hint and "ZKGRAD_RAY_START_S (now 3 s)" in e.value.hint
+
+
+@pytest.mark.ray
+def test_ray_local_pool_does_not_retry_other_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    calls: list[int] = []
+
+    def init(**kw: Any) -> None:
+        calls.append(1)
+        raise ValueError("num_gpus must be a number")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(BackendUnavailableError, match="num_gpus must be a number"):
+        RayPool(local_cpus=1)
+    assert calls == [1]
+
+
+def test_ray_start_bound_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zkgrad.prover.ray_start import ray_start_s, startup_env
+
+    monkeypatch.setenv("ZKGRAD_RAY_START_S", "soon")
+    with pytest.raises(InputError, match="ZKGRAD_RAY_START_S='soon'"):
+        ray_start_s()
+    monkeypatch.setenv("ZKGRAD_RAY_START_S", "90.5")
+    assert ray_start_s() == 90.5 and startup_env(90.5)["RAY_worker_register_timeout_seconds"] == "91"
+
+
 # --- a local Ray cluster with two workers -------------------------------------------------------
 @pytest.fixture(scope="module")
 def ray_pool():  # type: ignore[no-untyped-def]

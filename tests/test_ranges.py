@@ -8,7 +8,9 @@ could is run under a guard thread that fails the test and kills the prover child
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -24,7 +26,7 @@ from zkgrad.circuits import engine
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.config import CalibrationPlan, CircuitConfig
 from zkgrad.circuits.export import export_module, sample_json
-from zkgrad.circuits.watchdog import Stalled, run_watched
+from zkgrad.circuits.watchdog import Sample, Stalled, run_watched, sample, watch
 from zkgrad.errors import InputError, ProverError
 
 from .helpers import run_cli
@@ -48,11 +50,24 @@ def guarded(fn: Callable[[], Any], limit_s: float = GUARD_S) -> tuple[Any, BaseE
     th.start()
     th.join(limit_s)
     if th.is_alive():
-        for child in psutil.Process().children(recursive=True):
-            if "zkgrad.circuits.engine" in " ".join(child.cmdline()):
+        for child in provers():
+            with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
         pytest.fail(f"still running after {limit_s} s: the call hung")
     return out.get("v"), out.get("e"), time.monotonic() - t0
+
+
+def provers() -> list[psutil.Process]:
+    """This process's running prove children. A child that exits while it is listed (a zombie
+    answers no cmdline) is not running."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "zkgrad.circuits.engine" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:  # ZombieProcess included
+            pass
+    return found
 
 
 # --- the watchdog on plain processes -------------------------------------------------------
@@ -60,6 +75,49 @@ def test_watchdog_kills_a_child_that_waits_forever() -> None:
     _, err, secs = guarded(lambda: run_watched([sys.executable, "-c", "import time; time.sleep(600)"], stall_s=2))
     assert isinstance(err, Stalled) and err.stall_s == 2
     assert secs < 60
+
+
+def _zombie(child: subprocess.Popen[bytes], limit_s: float = 60) -> psutil.Process:
+    """``child`` once it has exited and is not yet reaped (a real zombie)."""
+    proc = psutil.Process(child.pid)
+    deadline = time.monotonic() + limit_s
+    while proc.status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.02)
+    return proc
+
+
+def test_watchdog_sample_of_a_child_that_has_exited() -> None:
+    """The race, made certain: the child has exited, unreaped, when the watchdog looks at it."""
+    child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(5)"])
+    try:
+        proc = _zombie(child)
+        first, again = sample(proc), sample(proc)
+        assert first.exited and again.exited  # exited: never counted as stalled
+        assert first.cpu_s is None or first.cpu_s == again.cpu_s  # its CPU time is final (Linux reads it)
+    finally:
+        assert child.wait(timeout=60) == 5
+    assert sample(proc) == Sample(None, True)  # reaped: gone, and still simply exited
+
+
+class _ExitsBetweenPolls(subprocess.Popen):  # type: ignore[type-arg]
+    """A child each of whose timed waits gives up just before it exits: every poll of the
+    watchdog then finds it exited and unreaped."""
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            return super().wait()
+        _zombie(self)
+        raise subprocess.TimeoutExpired(self.args, timeout)
+
+
+def test_watchdog_collects_a_child_that_exits_between_two_polls() -> None:
+    """Its exit code comes back: a child that has exited is not stalled (the old loop kept polling
+    the zombie's final CPU time and, after stall_s, raised Stalled for a child that had finished)."""
+    child = _ExitsBetweenPolls([sys.executable, "-c", "raise SystemExit(5)"])
+    rc, err, secs = guarded(lambda: watch(child, stall_s=1))
+    assert err is None and rc == 5, err
+    assert child.returncode == 5 and secs < 60
 
 
 def test_watchdog_lets_a_busy_child_finish() -> None:
@@ -118,8 +176,7 @@ def test_a_prover_that_hangs_is_stopped_and_reported(tanh_circuit: Any, tmp_path
     assert str(err).startswith("ezkl prove of step 4 stopped making progress (no CPU time for 3 s)")
     assert err.data["what"] == "step 4" and not proof.exists()
     assert secs < 120
-    assert not [c for c in psutil.Process().children(recursive=True)
-                if "zkgrad.circuits.engine" in " ".join(c.cmdline())], "the stalled prover was left running"
+    assert not provers(), "the stalled prover was left running"
     # the same circuit still proves a witness inside its range under the same watchdog
     engine.gen_witness(data=_write(tmp_path / "ok.json", INSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "wi.json")
     _, err, _ = guarded(lambda: engine.prove(witness=tmp_path / "wi.json", compiled=tanh_circuit.compiled,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zkgrad.chain.audit import audit
-from zkgrad.chain.client import connect, dev_account
+from zkgrad.chain.client import connect, dev_account, node_errors
 from zkgrad.chain.registry import Registry
 from zkgrad.circuits.checkpoint import batch_words, tensor_words
 from zkgrad.circuits.dataset import batch_proof
@@ -158,11 +158,11 @@ def test_registry_accepts_only_proven_lineage(workspace: Workspace, three_steps,
     assert reg.version(mid) == 3
     assert all(r.reward == 10**12 for r in receipts)
 
-    # replayed and stale updates are refused, each with its own error
+    # replayed and stale updates are refused (a replay no longer starts at the head)
     with pytest.raises(TransactionRevertedError) as e:
         reg.submit_update(mid, three_steps[1].proof.proof_bytes, three_steps[1].proof.instances,
                           batch_path=_path(workspace, dataset, 1))
-    assert _reason(e.value) == "ReplayedProof"
+    assert _reason(e.value) == "StaleHead"
     x, y = batch(dataset, SPEC.batch_size, 7, 1)  # another batch, from an old head
     branch = prove_step(circuits, three_steps[0].after, x, y, folder=tmp_path / "branch", claim=reg.claim(mid, 2))
     with pytest.raises(TransactionRevertedError) as e:
@@ -214,7 +214,7 @@ def test_history_and_audit_cli(workspace: Workspace, three_steps, onchain, anvil
     # a stale update through the CLI: one line naming the custom error, exit 1
     code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
                               "--registry", reg.address], capsys)
-    assert code == 1 and "Traceback" not in err and "ReplayedProof" in err
+    assert code == 1 and "Traceback" not in err and "StaleHead" in err
     # another account's CLI refuses, before any transaction, a step claimed for this one
     monkeypatch.setenv("ZKGRAD_PRIVATE_KEY", dev_account(1).key.hex())
     code, out, err = run_cli(["submit", "update", three_steps[0].folder, "--model-id", mid, "--rpc", anvil.rpc_url,
@@ -246,6 +246,15 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, dataset: Datas
     fn = reg.contract.functions.submitUpdate
     me = {"from": dev_account(0).address}  # the submitter the proof claims
     fn(mid, proof, inst, path, 0).call(me)  # the unmutated proof would be accepted
+    layout = circuits.step_layout
+
+    def expected(k: int) -> str:
+        """The registry's refusal of a change to instance k (or, k None, to the proof bytes)."""
+        if k < layout.batch.start:
+            return "StaleHead"
+        if k < layout.claim:
+            return "WrongBatch"
+        return "WrongSubmitter" if k == layout.claim else "InvalidProof"
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.data())
@@ -254,11 +263,14 @@ def test_mutated_real_proofs_never_accepted(workspace: Workspace, dataset: Datas
         if data.draw(st.booleans(), label="mutate proof"):
             k = data.draw(st.integers(0, len(p) - 1), label="byte")
             p[k] ^= data.draw(st.integers(1, 255), label="xor")
+            error = "InvalidProof"
         else:
             k = data.draw(st.integers(0, len(i) - 1), label="instance")
             i[k] = (i[k] + data.draw(st.integers(1, FIELD_MODULUS - 1), label="delta")) % FIELD_MODULUS
-        with pytest.raises(Exception):  # any revert: InvalidProof, StaleHead, ...
+            error = expected(k)
+        with pytest.raises(TransactionRevertedError) as refused, node_errors(reg.w3, reg.contract.abi):
             fn(mid, bytes(p), i, path, 0).call(me)
+        assert refused.value.data["error"] == error, refused.value.reason
 
     check()
     assert reg.head(mid) == head

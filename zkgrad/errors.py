@@ -103,6 +103,25 @@ class RpcUnreachableError(ChainError):
         )
 
 
+class NodeUnavailableError(RpcUnreachableError):
+    """The node is there but failed one request through every retry: it kept rate limiting (HTTP
+    429), timing out or dropping the connection."""
+
+    def __init__(self, rpc: str, method: str, *, tries: int, seconds: float, why: str, **data: Any) -> None:
+        ChainError.__init__(
+            self,
+            f"the node at {rpc} failed {method} {tries} time{'s' if tries != 1 else ''} in {seconds:.1f} s "
+            f"(last: {why})",
+            hint="it is rate limiting or overloaded: wait and rerun, or pass another --rpc",
+            rpc=rpc, method=method, tries=tries, why=why, **data,
+        )
+
+
+class TransactionPendingError(ChainError):
+    """A sent transaction is not mined, nor given up by the node, and zkgrad stopped replacing it:
+    one of its versions (``tx_hashes``, the same nonce) may still land."""
+
+
 class TransactionRevertedError(ChainError):
     """A transaction or call reverted; ``reason`` is the decoded custom error or message."""
 

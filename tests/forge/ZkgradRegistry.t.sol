@@ -4,6 +4,9 @@ pragma solidity ^0.8.28;
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {IVerifier} from "../../zkgrad/contracts/IVerifier.sol";
 import {ZkgradRegistry} from "../../zkgrad/contracts/ZkgradRegistry.sol";
+import {InstanceLayout} from "../../zkgrad/contracts/InstanceLayout.sol";
+import {ModelBook} from "../../zkgrad/contracts/ModelBook.sol";
+import {Bounties} from "../../zkgrad/contracts/Bounties.sol";
 
 /// The cheatcodes used here (no forge-std offline).
 interface Vm {
@@ -13,12 +16,30 @@ interface Vm {
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
     function expectEmit(bool topic1, bool topic2, bool topic3, bool data, address emitter) external;
+    function roll(uint256 blockNumber) external;
 }
 
 /// Test only: accepts a proof iff it is abi.encode(instances), in place of an ezkl verifier.
 contract StubVerifier is IVerifier {
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external pure returns (bool) {
         return keccak256(proof) == keccak256(abi.encode(instances));
+    }
+}
+
+/// Test only: accepts a proof iff it can fund the registry's model 1 from inside verifyProof.
+contract StatefulVerifier {
+    ZkgradRegistry immutable registry;
+
+    constructor(ZkgradRegistry registry_) {
+        registry = registry_;
+    }
+
+    function verifyProof(bytes calldata, uint256[] calldata) external returns (bool) {
+        try registry.fund(1) {
+            return true;
+        } catch {
+            return false;
+        }
     }
 }
 
@@ -69,6 +90,7 @@ contract ZkgradRegistryTest {
     uint64 constant UNIT = 1000;
     address constant PROVER = address(0xBEEF);
     bytes constant SPEC = '{"model":"stub"}';
+    uint32 constant DELAY = 100; // blocks before an unspent bounty is refundable
 
     ZkgradRegistry registry;
     StubVerifier stub;
@@ -99,12 +121,12 @@ contract ZkgradRegistryTest {
         return _words("batch", modelId, j, B);
     }
 
-    function _shape() internal pure returns (ZkgradRegistry.Shape memory) {
-        return ZkgradRegistry.Shape(uint32(S), uint32(S), uint32(B), 2, 2);
+    function _shape() internal pure returns (ModelBook.Shape memory) {
+        return ModelBook.Shape(uint32(S), uint32(S), uint32(B), 2, 2);
     }
 
     /// Terms over a fresh schedule of n batches for the next model id (its leaves kept).
-    function _terms(uint256 n, uint128 reward, bool evaluated) internal returns (ZkgradRegistry.Terms memory t) {
+    function _terms(uint256 n, uint128 reward, bool evaluated) internal returns (ModelBook.Terms memory t) {
         uint256 id = registry.modelCount() + 1;
         delete leavesOf[id];
         for (uint256 j; j < n; ++j) {
@@ -116,6 +138,7 @@ contract ZkgradRegistryTest {
         t.nBatches = uint32(n);
         t.srs = keccak256("srs");
         t.rewardPerUpdate = reward;
+        t.refundDelay = DELAY;
         if (evaluated) (t.evalVerifier, t.heldOut, t.heldOutSize, t.evalUnit) =
             (address(stub), keccak256("held-out"), HELD_OUT, UNIT);
     }
@@ -196,14 +219,15 @@ contract ZkgradRegistryTest {
             vm.prank(PROVER);
             require(registry.submitUpdate(id, abi.encode(instances), instances, p, 0) == v + 1, "returned version");
             require(registry.head(id) == _commit(_state(v + 1)) && registry.version(id) == v + 1, "head moved");
-            (bool known, uint256 at, address prover, uint256 blockNumber) = registry.getUpdate(id, registry.head(id));
-            require(known && at == v + 1 && prover == PROVER && blockNumber == block.number, "getUpdate");
+            ModelBook.Version memory r = registry.getVersion(id, v + 1);
+            require(r.state == registry.head(id) && r.weights == r.state, "getVersion");
+            require(registry.model(id).headBlock == block.number, "head block");
         }
     }
 
     function test_an_unknown_model_is_refused() public {
         uint256[] memory instances = _step(1, 0, 1, 0);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.UnknownModel.selector, 1));
+        vm.expectRevert(abi.encodeWithSelector(ModelBook.UnknownModel.selector, 1));
         registry.submitUpdate(1, abi.encode(instances), instances, new bytes32[](0), 0);
     }
 
@@ -218,19 +242,35 @@ contract ZkgradRegistryTest {
         registry.submitUpdate(id, abi.encode(instances), instances, p, 0);
     }
 
-    function test_a_replayed_step_and_a_return_to_an_old_state_are_refused() public {
+    /// No step can halt a model: a step that changes nothing, and a cycle back to an old state, are
+    /// accepted as new versions; a proof is still accepted once (replayed, it is stale or misclaimed).
+    function test_a_repeated_state_moves_the_model_on_and_a_replay_is_refused() public {
         uint256 id = _register(2, 0, false);
         uint256[] memory first = _step(id, 0, 1, 0);
         _submit(id, first, 0);
         bytes32[] memory p = _path(id, 0);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.ReplayedProof.selector, _commit(_state(1))));
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.StaleHead.selector, _commit(_state(1)), _commit(_state(0))));
         registry.submitUpdate(id, abi.encode(first), first, p, 0);
 
-        uint256[] memory back = _step(id, 1, 0, 1); // a valid step back to genesis
-        p = _path(id, 1);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.ReplayedProof.selector, _commit(_state(0))));
-        registry.submitUpdate(id, abi.encode(back), back, p, 0);
-        require(registry.version(id) == 1, "version");
+        require(_submit(id, _step(id, 1, 1, 1), 1) == 2, "a step that changes nothing"); // after == before
+        require(registry.head(id) == _commit(_state(1)), "same head");
+        require(_submit(id, _stepFrom(id, 2, 1, 0, 0), 0) == 3, "back to genesis"); // a cycle
+        require(registry.head(id) == _commit(_state(0)) && registry.version(id) == 3, "genesis again");
+        // the first proof starts at this head again, but its claim names version 1: refused
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.WrongSubmitter.selector, address(this), 4));
+        registry.submitUpdate(id, abi.encode(first), first, _path(id, 1), 0);
+        require(registry.getVersion(id, 0).state == registry.getVersion(id, 3).state, "versions 0 and 3 are equal");
+        require(_submit(id, _stepFrom(id, 3, 0, 1, 1), 1) == 4, "and it moves on");
+    }
+
+    /// The step at version v from _state(from) to _state(to) on batch j, claimed for v + 1.
+    function _stepFrom(uint256 modelId, uint256 v, uint256 from, uint256 to, uint256 j)
+        internal
+        view
+        returns (uint256[] memory)
+    {
+        uint256 claim = registry.claimWord(modelId, v + 1, address(this));
+        return _concat(_state(from), _batch(modelId, j), claim, _state(to));
     }
 
     function test_a_poisoned_batch_is_refused() public {
@@ -266,23 +306,25 @@ contract ZkgradRegistryTest {
         require(_submit(id, _step(id, 3, 4, 0), 0) == 4, "version 3 uses batch 0 again");
     }
 
-    function test_with_momentum_the_weights_never_return_either() public {
-        ZkgradRegistry.Shape memory shape = _shape();
+    function test_with_momentum_old_weights_with_a_new_velocity_are_a_new_version() public {
+        ModelBook.Shape memory shape = _shape();
         shape.weightsWords = uint32(S - 1); // the last state word is a velocity
         bytes32 genesisWeights = _commit(_sub(_state(0), 0, S - 1));
         uint256 id = registry.registerModel(_terms(2, 0, false), shape, _commit(_state(0)), genesisWeights, "", SPEC);
         _advance(id, 1);
         bytes32 weights = _commit(_sub(_state(1), 0, S - 1));
-        ZkgradRegistry.ModelInfo memory info = registry.model(id);
+        ModelBook.ModelInfo memory info = registry.model(id);
         require(info.head == _commit(_state(1)) && info.headWeights == weights, "head weights");
-        (bool known, uint256 at,,) = registry.getUpdate(id, weights);
-        require(known && at == 1, "weights recorded");
+        ModelBook.Version memory r = registry.getVersion(id, 1);
+        require(r.weights == weights && r.state == info.head, "weights recorded");
+        require(registry.getVersion(id, 0).weights == genesisWeights, "genesis weights recorded");
 
         uint256[] memory back = _step(id, 1, 0, 1);
         back[2 * S + B] += 1; // genesis weights with another velocity: a new state, old weights
-        bytes32[] memory p = _path(id, 1);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.ReplayedProof.selector, genesisWeights));
-        registry.submitUpdate(id, abi.encode(back), back, p, 0);
+        require(_submit(id, back, 1) == 2, "accepted");
+        r = registry.getVersion(id, 2);
+        require(r.weights == genesisWeights && r.state == registry.head(id), "version 2 has genesis weights");
+        require(registry.model(id).headWeights == genesisWeights, "head weights");
     }
 
     function test_a_proof_the_verifier_refuses_is_invalid() public {
@@ -301,7 +343,7 @@ contract ZkgradRegistryTest {
             uint256[] memory instances = _stepBy(id, v, v + 1, v, PROVER);
             bytes32[] memory p = _path(id, v);
             vm.expectEmit(true, true, true, true, address(registry));
-            emit ZkgradRegistry.RewardPaid(id, PROVER, REWARD, false);
+            emit Bounties.RewardPaid(id, PROVER, REWARD, false);
             vm.prank(PROVER);
             registry.submitUpdate(id, abi.encode(instances), instances, p, REWARD);
             require(PROVER.balance == (v + 1) * REWARD, "paid to msg.sender");
@@ -314,7 +356,7 @@ contract ZkgradRegistryTest {
         uint256 id = _register(2, REWARD, false);
         _fund(id, REWARD);
         vm.expectEmit(true, true, true, true, address(registry));
-        emit ZkgradRegistry.RewardPaid(id, address(this), REWARD, true); // this contract takes no ether
+        emit Bounties.RewardPaid(id, address(this), REWARD, true); // this contract takes no ether
         _advance(id, 1);
         require(registry.credit(address(this)) == REWARD && registry.model(id).bounty == 0, "credited");
         require(registry.withdraw(payable(PROVER)) == REWARD && PROVER.balance == REWARD, "withdrawn");
@@ -327,7 +369,7 @@ contract ZkgradRegistryTest {
         uint256[] memory instances = _stepBy(id, 0, 1, 0, PROVER);
         bytes32[] memory p = _path(id, 0);
         vm.expectEmit(true, true, true, true, address(registry));
-        emit ZkgradRegistry.RewardSkipped(id, PROVER, REWARD, REWARD - 1);
+        emit Bounties.RewardSkipped(id, PROVER, REWARD, REWARD - 1);
         vm.prank(PROVER);
         registry.submitUpdate(id, abi.encode(instances), instances, p, 0);
         require(registry.version(id) == 1, "accepted");
@@ -351,16 +393,94 @@ contract ZkgradRegistryTest {
         require(PROVER.balance == REWARD, "paid the minimum");
     }
 
+    // --- refunds --------------------------------------------------------------------------
+    function test_an_unspent_bounty_goes_back_pro_rata_after_the_delay() public {
+        uint256 id = _register(2, REWARD, false);
+        _fund(id, 3 * REWARD); // this contract: 3/4
+        vm.deal(PROVER, REWARD);
+        vm.prank(PROVER);
+        registry.fund{value: REWARD}(id); // PROVER: 1/4
+        _advance(id, 1); // pays REWARD (credited: this contract takes no ether), 3 * REWARD left
+        require(!registry.refundable(id), "not before the delay");
+        vm.expectRevert(abi.encodeWithSelector(Bounties.NotRefundable.selector, id));
+        registry.refund(id, payable(address(0xF00D)));
+        vm.roll(block.number + DELAY);
+        require(registry.refundable(id), "refundable after the delay");
+        require(registry.refund(id, payable(address(0xF00D))) == 3 * REWARD * 3 / 4, "3/4 of what is left");
+        vm.expectRevert(abi.encodeWithSelector(Bounties.NothingToRefund.selector, id, address(this)));
+        registry.refund(id, payable(address(0xF00D)));
+        vm.prank(PROVER);
+        require(registry.refund(id, payable(PROVER)) == 3 * REWARD / 4, "the last funder takes the rest");
+        require(registry.model(id).bounty == 0 && registry.contributed(id) == 0, "emptied");
+        require(address(registry).balance == registry.credit(address(this)), "only the credit is left");
+    }
+
+    function test_a_leftover_below_one_reward_is_refundable_at_once() public {
+        uint256 id = _register(2, REWARD, false);
+        _fund(id, REWARD + REWARD / 2);
+        _advance(id, 1); // REWARD / 2 is left: it can pay no one
+        require(registry.refundable(id), "refundable at once");
+        require(registry.refund(id, payable(address(0xF00D))) == REWARD / 2, "the leftover");
+        _fund(id, REWARD);
+        require(!registry.refundable(id), "a bounty that pays is not, until the delay");
+    }
+
+    /// A verifier runs under STATICCALL: one that changes state (here, funding the model from
+    /// inside verifyProof, which would vanish from the accounting) cannot, and its proof is refused.
+    function test_a_verifier_cannot_change_state() public {
+        StatefulVerifier bad = new StatefulVerifier(registry);
+        ModelBook.Terms memory t = _terms(2, REWARD, false);
+        t.stepVerifier = address(bad);
+        bytes32 genesis = _commit(_state(0));
+        uint256 id = registry.registerModel(t, _shape(), genesis, genesis, "", SPEC);
+        _fund(id, REWARD);
+        uint256[] memory instances = _step(id, 0, 1, 0);
+        bytes32[] memory p = _path(id, 0);
+        vm.expectRevert(ZkgradRegistry.InvalidProof.selector);
+        registry.submitUpdate(id, abi.encode(instances), instances, p, 0);
+        require(registry.version(id) == 0 && registry.model(id).bounty == REWARD, "nothing changed");
+    }
+
+    // --- answers --------------------------------------------------------------------------
+    function _answerInstances(uint256 v, uint256 tag) internal pure returns (uint256[] memory w) {
+        w = new uint256[](S + 4); // weights | input (2) | outputs (2)
+        uint256[] memory weights = _state(v);
+        for (uint256 i; i < S; ++i) w[i] = weights[i];
+        (w[S], w[S + 1], w[S + 2], w[S + 3]) = (tag, tag + 1, 5, 6);
+    }
+
+    /// An answer resolves to exactly the version it names (HEAD: the head's), even where two versions
+    /// hold equal weights; it is recorded once per version.
+    function test_an_answer_resolves_to_the_version_it_names() public {
+        uint256 id = _register(2, 0, false);
+        _advance(id, 1);
+        require(_submit(id, _stepFrom(id, 1, 1, 0, 1), 1) == 2, "back to genesis: versions 0 and 2 are equal");
+        uint256[] memory a = _answerInstances(0, 40);
+        bytes memory proof = abi.encode(a);
+        require(registry.submitAnswer(id, registry.HEAD(), proof, a) == 0, "at the head");
+        require(registry.getAnswer(id, 0).version == 2 && registry.getAnswer(id, 0).submitter == address(this), "v2");
+        bytes32 key = registry.answerKey(id, 2, a);
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.ReplayedProof.selector, key));
+        registry.submitAnswer(id, 2, proof, a);
+        require(registry.submitAnswer(id, 0, proof, a) == 1 && registry.getAnswer(id, 1).version == 0, "at v0");
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.WrongWeights.selector, 1, _commit(_state(0))));
+        registry.submitAnswer(id, 1, proof, a);
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.WrongWeights.selector, 3, _commit(_state(0))));
+        registry.submitAnswer(id, 3, proof, a); // no version 3 yet
+        (bool found, uint256 answerId) = registry.findAnswer(id, 0, a);
+        require(found && answerId == 1, "found by version");
+    }
+
     // --- terms ----------------------------------------------------------------------------
     function test_the_terms_never_change() public {
-        ZkgradRegistry.Terms memory terms = _terms(3, REWARD, true);
+        ModelBook.Terms memory terms = _terms(3, REWARD, true);
         bytes32 genesis = _commit(_state(0));
         uint256 id = registry.registerModel(terms, _shape(), genesis, genesis, "stub", SPEC);
         _fund(id, REWARD);
         _advance(id, 3);
         registry.submitEvaluation(id, abi.encode(_evalInstances(3, 50 * UNIT)), _evalInstances(3, 50 * UNIT));
 
-        ZkgradRegistry.ModelInfo memory info = registry.model(id);
+        ModelBook.ModelInfo memory info = registry.model(id);
         require(keccak256(abi.encode(info.terms)) == keccak256(abi.encode(terms)), "terms");
         require(keccak256(abi.encode(info.shape)) == keccak256(abi.encode(_shape())), "shape");
         require(info.registrant == address(this) && info.genesis == genesis, "registrant, genesis");
@@ -373,9 +493,8 @@ contract ZkgradRegistryTest {
 
     function test_registration_refusals() public {
         bytes32 genesis = _commit(_state(0));
-        ZkgradRegistry.Shape memory shape = _shape();
-        ZkgradRegistry.Terms memory t = _terms(2, 0, false);
-        string memory dataset = "the dataset needs a Merkle root and 1 to 2^24-1 batches";
+        ModelBook.Shape memory shape = _shape();
+        ModelBook.Terms memory t = _terms(2, 0, false);
 
         t.stepVerifier = address(0xdead);
         vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.NotAContract.selector, address(0xdead)));
@@ -388,27 +507,30 @@ contract ZkgradRegistryTest {
         registry.registerModel(t, shape, genesis, genesis, "", SPEC);
 
         t.evalVerifier = address(stub); // without the held-out set
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidTerms.selector,
-            "an evaluation verifier needs the held-out commitment, size and unit"));
+        vm.expectRevert(ZkgradRegistry.IncompleteEvaluation.selector);
         registry.registerModel(t, shape, genesis, genesis, "", SPEC);
         t.evalVerifier = address(0);
 
         bytes32 root = t.datasetRoot;
         t.datasetRoot = 0;
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidTerms.selector, dataset));
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidDataset.selector, bytes32(0), 2));
         registry.registerModel(t, shape, genesis, genesis, "", SPEC);
         (t.datasetRoot, t.nBatches) = (root, 0);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidTerms.selector, dataset));
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidDataset.selector, root, 0));
         registry.registerModel(t, shape, genesis, genesis, "", SPEC);
         t.nBatches = 1 << 24;
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidTerms.selector, dataset));
+        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidDataset.selector, root, 1 << 24));
         registry.registerModel(t, shape, genesis, genesis, "", SPEC);
         t.nBatches = 2;
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.InvalidTerms.selector, "the spec must be published"));
+        vm.expectRevert(ZkgradRegistry.UnpublishedSpec.selector);
         registry.registerModel(t, shape, genesis, genesis, "", "");
+        t.refundDelay = 0;
+        vm.expectRevert(ZkgradRegistry.InvalidRefundDelay.selector);
+        registry.registerModel(t, shape, genesis, genesis, "", SPEC);
+        t.refundDelay = DELAY;
 
         for (uint256 k; k < 5; ++k) {
-            ZkgradRegistry.Shape memory bad = _shape();
+            ModelBook.Shape memory bad = _shape();
             if (k == 0) bad.weightsWords = 0;
             if (k == 1) bad.weightsWords = bad.stateWords + 1;
             if (k == 2) bad.batchWords = 0;
@@ -449,8 +571,8 @@ contract ZkgradRegistryTest {
         emit ZkgradRegistry.EvaluationAccepted(id, 1, address(this), 100, HELD_OUT);
         (uint256 evaluated, uint256 correct) = _evaluate(id, instances);
         require(evaluated == 1 && correct == 100, "returned");
-        ZkgradRegistry.Evaluation memory e = registry.getEvaluation(id, 1);
-        require(e.prover == address(this) && e.correct == 100 && e.blockNumber == block.number, "recorded");
+        ModelBook.Evaluation memory e = registry.getEvaluation(id, 1);
+        require(e.submitter == address(this) && e.correct == 100 && e.blockNumber == block.number, "recorded");
         require(registry.getEvaluation(id, 0).blockNumber == 0, "genesis not evaluated");
 
         instances = _evalInstances(1, 120 * UNIT);
@@ -503,7 +625,7 @@ contract ZkgradRegistryTest {
 
         bytes memory expected;
         if (value >= MOD) {
-            expected = abi.encodeWithSelector(ZkgradRegistry.InstanceOutOfField.selector, index, value);
+            expected = abi.encodeWithSelector(InstanceLayout.InstanceOutOfField.selector, index, value);
         } else if (index < S) {
             expected =
                 abi.encodeWithSelector(ZkgradRegistry.StaleHead.selector, _commit(_state(1)), _commit(_sub(bad, 0, S)));
@@ -567,7 +689,7 @@ contract ZkgradRegistryTest {
         require(batch == _commit(_sub(words, s, b)), "batch");
         require(after_ == _commit(_sub(words, s + b + 1, s)), "after"); // past the claim word
         uint256[] memory short = _sub(words, 0, words.length - 1);
-        vm.expectRevert(abi.encodeWithSelector(ZkgradRegistry.MalformedInstances.selector, words.length, short.length));
+        vm.expectRevert(abi.encodeWithSelector(InstanceLayout.MalformedInstances.selector, words.length, short.length));
         registry.stepCommitments(s, b, short);
     }
 

@@ -91,11 +91,14 @@ def deploy_verifier(
 
 def _deploy_once(w3: Web3, circuit: Circuit, key: str, contract: CompiledContract, *args: Any) -> client.Deployed:
     """Deploy ``contract``, unless the deployment sent for ``key`` by a run that died before recording
-    its result landed: its transaction hash is written to the circuit folder before it is sent."""
-    sent = circuit.sent_deployment(key)
+    its result landed: each of its transaction hashes (a replacement's too) is written to the circuit
+    folder before it is sent."""
+    sent = circuit.sent_deployments(key)
     found = client.landed_deployment(w3, sent) if sent else None
     if found is not None:
         return found
+    if sent:  # none of them landed, none is pending: forget them before sending anew
+        circuit.record_sent_deployment(key, None)
     return deploy(w3, contract, *args, journal=lambda tx: circuit.record_sent_deployment(key, tx))
 
 
@@ -188,7 +191,8 @@ def verify_onchain(w3: Web3, address: str, proof: Proof) -> tuple[Verdict, int]:
 def verifier_mismatch(w3: Web3, circuit: Circuit, address: str) -> str | None:
     """Why ``address`` does not hold the verifier ``circuit`` builds, or None when it does: the same
     runtime code as its creation code gives (single), or an adapter whose code is the one zkgrad's
-    ``VkaVerifier`` gives for this circuit's VKA in front of ezkl's reusable verifier (reusable)."""
+    ``VkaVerifier`` gives for this circuit's VKA in front of ezkl's reusable verifier, and whose
+    storage holds that very VKA (reusable)."""
     v = circuit.verifier()
     if v.get("kind", "single") == "single":
         return None if _same_code(w3, address, _compiled(v)) else "its code is not this circuit's verifier"
@@ -202,4 +206,11 @@ def verifier_mismatch(w3: Web3, circuit: Circuit, address: str) -> str | None:
         return f"its reusable verifier {reusable} is not the one this circuit's verifier.json builds"
     vka = [bytes.fromhex(w[2:]) for w in v["vka"]]
     created = client.eth_call(w3, {"data": adapter.bytecode + abi_encode(["address", "bytes32[]"], [reusable, vka])})
-    return None if client.get_code(w3, address) == created else "its verifying-key artifact (VKA) is not this circuit's"
+    if client.get_code(w3, address) != created:
+        return "its verifying-key artifact (VKA) is not this circuit's"
+    # the code names the VKA by its digest; what verifyProof reads is the VKA in the adapter's storage
+    try:
+        stored = [bytes(w) for w in client.call(handle.functions.vka())]
+    except (TransactionRevertedError, DeploymentError, ValueError):
+        stored = None
+    return None if stored == vka else "the VKA in its storage is not the one its code names (it refuses every proof)"

@@ -11,7 +11,7 @@ is used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,8 @@ class ModelInfo:
     head_weights: bytes  # the head's weights commitment (the head itself without momentum)
     version: int  # accepted updates so far; genesis is version 0
     bounty: int  # wei left to pay rewards from
+    registered_block: int  # the registration's block
+    head_block: int  # the block of the update that made the head (genesis: registered_block)
     spec_digest: bytes  # keccak256 of the published spec (its bytes are in the registration event)
     code_hashes: tuple[bytes, bytes, bytes]  # of the step, answer and evaluation verifiers at registration
     name: str
@@ -77,6 +79,16 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class VersionRecord:
+    """One version of a model as the registry keeps it (``getVersion``): versions are kept by
+    number, and two versions may hold equal states. Who proved it and when: ``update_at``."""
+
+    version: int
+    state: bytes  # the state's commitment
+    weights: bytes  # the weights' commitment (the state's without momentum)
+
+
+@dataclass(frozen=True)
 class Registration:
     """A model's ModelRegistered event: its terms and the published spec's bytes."""
 
@@ -96,7 +108,7 @@ class EvaluationRecord:
     version: int
     correct: int
     total: int
-    prover: str
+    submitter: str  # who sent it: no claim binds an evaluation (docs/PROTOCOL.md)
     block: int
     tx_hash: str
     gas_used: int
@@ -156,7 +168,7 @@ class AnswerRecord:
     version: int
     input: bytes  # the input commitment
     outputs: tuple[int, ...]
-    prover: str
+    submitter: str  # who sent it: no claim binds an answer (docs/PROTOCOL.md)
     block: int
     tx_hash: str
     gas_used: int
@@ -176,6 +188,8 @@ class Registry:
         self.log_span = log_span
         self.address = checksum_address(address)
         self.contract = contract_at(w3, self.address, shipped(REGISTRY).abi)
+        # structs come back as named tuples: the model record is read by name from the ABI
+        self._named = w3.eth.contract(address=self.address, abi=shipped(REGISTRY).abi, decode_tuples=True)
         self._chain_id: int | None = None
         code = get_code(w3, self.address)
         if not code:
@@ -231,6 +245,23 @@ class Registry:
         logs = self._logs("Funded", model_id, first, block_number(self.w3))
         return [(str(log["args"]["funder"]), int(log["args"]["amount"])) for log in logs]
 
+    def refund(self, model_id: int, to: str | None = None, *, account: LocalAccount | None = None) -> int:
+        """Take back the signer's share of the model's unspent bounty (allowed once the bounty
+        cannot pay a reward, or no update was accepted for the model's refund delay); returns the
+        wei refunded."""
+        target = to or (account or default_account(self.w3)).address
+        receipt = transact(self.w3, self.contract.functions.refund(model_id, checksum_address(target)),
+                           account=account)
+        (event,) = self.contract.events.Refunded().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["amount"])
+
+    def refundable(self, model_id: int) -> bool:
+        return bool(call(self.contract.functions.refundable(model_id)))
+
+    def contribution(self, model_id: int, funder: str) -> int:
+        """Wei ``funder`` put into the model's bounty and has not taken back."""
+        return int(call(self.contract.functions.contribution(model_id, checksum_address(funder))))
+
     def withdraw(self, to: str | None = None, *, account: LocalAccount | None = None) -> Any:
         """Take the rewards credited to the signer (those a push payment could not deliver)."""
         target = to or (account or default_account(self.w3)).address
@@ -248,15 +279,20 @@ class Registry:
         batch_path: Sequence[bytes],
         min_reward: int = 0,
         account: LocalAccount | None = None,
+        journal: Callable[[str], None] | None = None,
     ) -> UpdateReceipt:
         """Submit a training-step proof with the Merkle path of its batch in the model's dataset
         (``zkgrad.circuits.dataset.batch_proof``); the head moves to its "after" commitment.
         Reverts (WrongSubmitter) unless the proof's claim names the signer, this chain, registry,
         model and the version the step creates (``zkgrad.layout.claim_word``), and
-        (RewardBelowMinimum) unless the update pays at least ``min_reward`` wei."""
+        (RewardBelowMinimum) unless the update pays at least ``min_reward`` wei. ``journal`` is
+        given each transaction hash before it is sent (``zkgrad.chain.client.transact``)."""
         fn = self.contract.functions.submitUpdate(model_id, _proof(proof), _words(instances),
                                                   [_bytes32(h) for h in batch_path], min_reward)
-        receipt = transact(self.w3, fn, account=account)
+        return self.update_receipt(transact(self.w3, fn, account=account, journal=journal))
+
+    def update_receipt(self, receipt: Any) -> UpdateReceipt:
+        """What an accepted update's transaction receipt says (its UpdateAccepted and RewardPaid)."""
         (event,) = self.contract.events.UpdateAccepted().process_receipt(receipt, errors=DISCARD)
         paid = self.contract.events.RewardPaid().process_receipt(receipt, errors=DISCARD)
         a = event["args"]
@@ -314,27 +350,35 @@ class Registry:
         return int(call(self.contract.functions.credit(checksum_address(address))))
 
     def model(self, model_id: int) -> ModelInfo:
-        m = call(self.contract.functions.model(model_id))
-        state, weights, batch, inputs, outputs = (int(v) for v in m[2])
+        m = call(self._named.functions.model(model_id))
+        shape = m.shape
+        weights = int(shape.weightsWords)
         return ModelInfo(
             model_id=model_id,
-            registrant=str(m[0]),
-            terms=Terms.from_abi(m[1]),
-            step_layout=StepLayout(state, batch, weights),
-            answer_layout=AnswerLayout(weights, inputs, outputs),
-            genesis=bytes(m[3]),
-            head=bytes(m[4]),
-            head_weights=bytes(m[5]),
-            version=int(m[6]),
-            bounty=int(m[7]),
-            spec_digest=bytes(m[8]),
-            code_hashes=(bytes(m[9]), bytes(m[10]), bytes(m[11])),
-            name=str(m[12]),
+            registrant=str(m.registrant),
+            terms=Terms.from_abi(tuple(m.terms)),
+            step_layout=StepLayout(int(shape.stateWords), int(shape.batchWords), weights),
+            answer_layout=AnswerLayout(weights, int(shape.inputWords), int(shape.nOutputs)),
+            genesis=bytes(m.genesis),
+            head=bytes(m.head),
+            head_weights=bytes(m.headWeights),
+            version=int(m.version),
+            bounty=int(m.bounty),
+            registered_block=int(m.registeredAt),
+            head_block=int(m.headBlock),
+            spec_digest=bytes(m.specDigest),
+            code_hashes=(bytes(m.stepCodeHash), bytes(m.answerCodeHash), bytes(m.evalCodeHash)),
+            name=str(m.name),
         )
+
+    def version_record(self, model_id: int, version: int) -> VersionRecord:
+        """Version ``version`` (0 to the head's) as the registry keeps it."""
+        v = call(self._named.functions.getVersion(model_id, version))
+        return VersionRecord(version, bytes(v.state), bytes(v.weights))
 
     def registration(self, model_id: int) -> Registration:
         """The model's registration event: its terms and published spec, from the chain alone."""
-        at = self._known_at(model_id, self.model(model_id).genesis)
+        at = self.model(model_id).registered_block
         (log,) = self._logs("ModelRegistered", model_id, at, at)
         a = log["args"]
         return Registration(model_id, str(a["registrant"]), Terms.from_abi(tuple(a["terms"].values())),
@@ -342,22 +386,33 @@ class Registry:
 
     def evaluations(self, model_id: int) -> list[EvaluationRecord]:
         """Every accepted evaluation of the model, by version."""
-        first = self._known_at(model_id, self.model(model_id).genesis)
+        first = self.model(model_id).registered_block
         out = [_evaluation(log, get_receipt(self.w3, log["transactionHash"]))
                for log in self._logs("EvaluationAccepted", model_id, first, block_number(self.w3))]
         return sorted(out, key=lambda r: r.version)
-
-    def version_of(self, model_id: int, commitment: bytes) -> int | None:
-        """The version whose weights have ``commitment``, or None if the model never had them."""
-        known, version, _, _ = call(self.contract.functions.getUpdate(model_id, _bytes32(commitment)))
-        return int(version) if known else None
 
     def history(self, model_id: int) -> list[UpdateRecord]:
         """Every accepted update of the model, oldest first, with each transaction's gas."""
         info = self.model(model_id)
         if info.version == 0:
             return []
-        return self._updates(model_id, self._known_at(model_id, info.genesis), self._known_at(model_id, info.head))
+        return self._updates(model_id, info.registered_block, info.head_block)
+
+    def update_at(self, model_id: int, version: int) -> UpdateRecord | None:
+        """The accepted update that made ``version`` (1 to the head's): the head's is read from its
+        block alone, an older one by its indexed version, pages back from the head's block."""
+        info = self.model(model_id)
+        if not 1 <= version <= info.version:
+            return None
+        last = info.head_block
+        while last >= info.registered_block:
+            first = max(info.registered_block, last - self.log_span + 1)
+            logs = read_logs(self.contract.events.UpdateAccepted, {"modelId": model_id, "version": version},
+                             first, last, span=self.log_span)
+            if logs:
+                return self._records(model_id, logs[-1:])[0]
+            last = first - 1
+        return None
 
     def updates_calldata(self, model_id: int) -> list[SubmittedUpdate]:
         """Each accepted update with its proof and instances, found in its transaction's input
@@ -371,13 +426,15 @@ class Registry:
         info = self.model(model_id)
         if info.version == 0:
             return None
-        block = self._known_at(model_id, info.head)
-        last = [r for r in self._updates(model_id, block, block) if r.after == info.head]
-        return self._calldata(last[-1], info.step_layout) if last else None
+        last = self.update_at(model_id, info.version)
+        return self._calldata(last, info.step_layout) if last else None
 
     def _updates(self, model_id: int, first: int, last: int) -> list[UpdateRecord]:
+        return self._records(model_id, self._logs("UpdateAccepted", model_id, first, last))
+
+    def _records(self, model_id: int, logs: list[Any]) -> list[UpdateRecord]:
         records = []
-        for log in self._logs("UpdateAccepted", model_id, first, last):
+        for log in logs:
             a = log["args"]
             receipt = get_receipt(self.w3, log["transactionHash"])
             records.append(
@@ -404,7 +461,7 @@ class Registry:
 
     def answers(self, model_id: int) -> list[AnswerRecord]:
         """Every accepted answer of the model, in id order."""
-        first = self._known_at(model_id, self.model(model_id).genesis)
+        first = self.model(model_id).registered_block
         out = []
         for log in self._logs("AnswerAccepted", model_id, first, block_number(self.w3)):
             receipt = get_receipt(self.w3, log["transactionHash"])
@@ -412,15 +469,11 @@ class Registry:
         return sorted(out, key=lambda r: r.answer_id)
 
     def get_answer(self, model_id: int, answer_id: int) -> tuple[str, int, int, bytes, tuple[int, ...]]:
-        """(prover, version, block, input commitment, outputs) as stored on chain."""
+        """(submitter, version, block, input commitment, outputs) as stored on chain."""
         a = call(self.contract.functions.getAnswer(model_id, answer_id))
         return str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), tuple(int(v) for v in a[4])
 
     # --- internals --------------------------------------------------------------------
-    def _known_at(self, model_id: int, commitment: bytes) -> int:
-        """The block where the model first had these weights (genesis: its registration)."""
-        return int(call(self.contract.functions.getUpdate(model_id, commitment))[3])
-
     def _logs(self, event: str, model_id: int, first: int, last: int) -> list[Any]:
         return read_logs(getattr(self.contract.events, event), {"modelId": model_id}, first, last,
                          span=self.log_span)
@@ -434,7 +487,7 @@ def _answer(event: Any, receipt: Any) -> AnswerRecord:
         version=int(a["version"]),
         input=bytes(a["input"]),
         outputs=tuple(int(v) for v in a["outputs"]),
-        prover=str(a["prover"]),
+        submitter=str(a["submitter"]),
         block=int(receipt["blockNumber"]),
         tx_hash=_hex(receipt["transactionHash"]),
         gas_used=int(receipt["gasUsed"]),
@@ -444,7 +497,7 @@ def _answer(event: Any, receipt: Any) -> AnswerRecord:
 def _evaluation(event: Any, receipt: Any) -> EvaluationRecord:
     a = event["args"]
     return EvaluationRecord(model_id=int(a["modelId"]), version=int(a["version"]), correct=int(a["correct"]),
-                            total=int(a["total"]), prover=str(a["prover"]), block=int(receipt["blockNumber"]),
+                            total=int(a["total"]), submitter=str(a["submitter"]), block=int(receipt["blockNumber"]),
                             tx_hash=_hex(receipt["transactionHash"]), gas_used=int(receipt["gasUsed"]))
 
 

@@ -162,14 +162,18 @@ class Circuit:
         d[str(chain_id)] = record
         fsio.write_json(self.deployments_path, d)
 
-    def sent_deployment(self, key: str) -> str | None:
-        """The hash of a deployment transaction sent for ``key`` whose result is not recorded yet."""
+    def sent_deployments(self, key: str) -> list[str]:
+        """The hashes of the deployment transaction sent for ``key`` (it and its replacements, at
+        most one of which lands) whose result is not recorded yet."""
         tx = self._sent().get(key)
-        return tx if isinstance(tx, str) else None
+        hashes = [tx] if isinstance(tx, str) else tx if isinstance(tx, list) else []
+        return [h for h in hashes if isinstance(h, str)]
 
     def record_sent_deployment(self, key: str, tx_hash: str | None) -> None:
+        """Add ``tx_hash`` to the hashes sent for ``key``; None: forget them all (its result is recorded)."""
         sent = {k: v for k, v in self._sent().items() if k != key}
-        fsio.write_json(self.path / SENT_JSON, {**sent, key: tx_hash} if tx_hash else sent)
+        hashes = [*self.sent_deployments(key), tx_hash] if tx_hash else []
+        fsio.write_json(self.path / SENT_JSON, {**sent, key: hashes} if hashes else sent)
 
     def _sent(self) -> dict[str, Any]:
         path = self.path / SENT_JSON

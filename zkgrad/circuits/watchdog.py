@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import IO, Mapping, Sequence
+from typing import IO, Mapping, NamedTuple, Sequence
 
 import psutil
 
@@ -26,9 +26,28 @@ class Stalled(Exception):
         self.stall_s = stall_s
 
 
-def _cpu_seconds(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return float(t.user + t.system)
+class Sample(NamedTuple):
+    """One look at the child."""
+
+    cpu_s: float | None
+    """User + system CPU seconds so far (final once it has exited); None when unreadable."""
+    exited: bool
+    """The child has exited: a zombie not yet reaped, or gone. It is not stalled."""
+
+
+def sample(proc: psutil.Process) -> Sample:
+    """The child's CPU time and whether it has exited. A child may exit between two polls: a
+    zombie answers with its final CPU time on Linux and with ZombieProcess elsewhere, a reaped
+    one with NoSuchProcess; either way it has exited, which is never a stall."""
+    try:
+        with proc.oneshot():
+            t = proc.cpu_times()
+            exited = proc.status() == psutil.STATUS_ZOMBIE
+        return Sample(float(t.user + t.system), exited)
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return Sample(None, True)
+    except psutil.Error:  # AccessDenied: nothing learnt this time
+        return Sample(None, False)
 
 
 def run_watched(cmd: Sequence[str], *, stall_s: float, env: Mapping[str, str] | None = None,
@@ -40,20 +59,29 @@ def run_watched(cmd: Sequence[str], *, stall_s: float, env: Mapping[str, str] | 
         raise ValueError(f"stall_s must be positive, not {stall_s}")
     child = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stderr=stderr,
                              env=dict(env) if env is not None else None)
+    return watch(child, stall_s=stall_s)
+
+
+def watch(child: subprocess.Popen[bytes], *, stall_s: float) -> int:
+    """Wait for ``child`` (see :func:`run_watched`); it is killed and reaped when this raises."""
     try:
-        watched = psutil.Process(child.pid)
+        try:
+            watched = psutil.Process(child.pid)
+        except psutil.NoSuchProcess:  # already exited: its exit code is all there is
+            return child.wait()
         used, since = 0.0, time.monotonic()
         while True:
             try:
                 return child.wait(timeout=min(1.0, stall_s / 4))
             except subprocess.TimeoutExpired:
                 pass
-            try:
-                now = _cpu_seconds(watched)
-            except psutil.Error:  # it is exiting: the next wait collects it
+            now = sample(watched)
+            if now.exited:  # it exited after that wait gave up: collect it, never call it stalled
+                return child.wait()
+            if now.cpu_s is None:
                 continue
-            if now - used >= PROGRESS * stall_s:
-                used, since = now, time.monotonic()
+            if now.cpu_s - used >= PROGRESS * stall_s:
+                used, since = now.cpu_s, time.monotonic()
             elif time.monotonic() - since >= stall_s:
                 raise Stalled(stall_s)
     finally:

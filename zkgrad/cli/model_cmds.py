@@ -139,11 +139,12 @@ def prove_step(
 
         w3 = connect(resolve_rpc(rpc))
         reg = Registry(w3, registry_address(w3, registry))
-        at = reg.version_of(model_id, before.commitment)
-        if at is None:
-            raise InputError(f"checkpoint {checkpoint} is no version of model {model_id} at {reg.address}",
+        info = reg.model(model_id)
+        if before.commitment != info.head:
+            raise InputError(f"checkpoint {checkpoint} is not the head of model {model_id} at {reg.address} "
+                             f"(version {info.version}): only a step from the head can be accepted",
                              hint="start from the model's head ('zkgrad history' names it)")
-        claim = reg.claim(model_id, at + 1)
+        claim = reg.claim(model_id, info.version + 1)
     sp = prove(circuits, before, x, ds.targets().reshape(circuits.spec.y_shape), folder=out, claim=claim,
                reporter=o.reporter())
     if not claim:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from ..chain.terms import DEFAULT_REFUND_DELAY
 from .options import Json, Rpc, address_option, resolve_rpc
 from .output import Output
 
@@ -46,10 +47,34 @@ def deploy(rpc: Rpc = None, json_: Json = False) -> None:
     Output(json_).result({"registry": addr, "chain_id": chain_id(w3)}, f"registry at {addr}")
 
 
+@registry_app.command("refund")
+def refund(
+    model_id: ModelId,
+    to: Annotated[Optional[str], address_option("--to", "Where the refund goes; default: the signing account")] = None,
+    rpc: Rpc = None,
+    registry: Registry_ = None,
+    json_: Json = False,
+) -> None:
+    """Take back your share of a model's unspent bounty: allowed once it holds less than one reward,
+    or when no update was accepted for the model's refund delay (fixed at registration)."""
+    reg = _registry(rpc, registry)
+    if not reg.refundable(model_id):
+        from ..errors import InputError
+
+        delay = reg.model(model_id).terms.refund_delay
+        raise InputError(f"model {model_id}'s bounty is not refundable yet: it still pays a reward and an update "
+                         f"was accepted within its refund delay of {delay} blocks",
+                         hint="wait until no update has been accepted for that many blocks")
+    amount = reg.refund(model_id, to)
+    Output(json_).result({"model_id": model_id, "refunded": amount}, f"refunded {amount} wei of model {model_id}'s bounty")
+
+
 def register_model(
     workspace: Annotated[Path, typer.Argument(help="Model workspace with compiled circuits")],
     reward: Annotated[int, typer.Option(min=0, max=UINT256_MAX, help="Wei paid per accepted update")] = 0,
     fund: Annotated[int, typer.Option(min=0, max=UINT256_MAX, help="Wei to put in the model's bounty now")] = 0,
+    refund_delay: Annotated[int, typer.Option(min=1, max=2**32 - 1, help="Blocks with no accepted update after "
+                                              "which funders may take the unspent bounty back")] = DEFAULT_REFUND_DELAY,
     name: Annotated[Optional[str], typer.Option(help="Model name on chain")] = None,
     allow_dev_srs: Annotated[bool, typer.Option("--allow-dev-srs", help="Allow development-SRS verifiers off a local chain")] = False,
     rpc: Rpc = None,
@@ -64,7 +89,7 @@ def register_model(
     ws = Workspace.open(workspace)
     check_registrable(ws)
     rec = do_register(ws, _registry(rpc, registry), reward_wei=reward, fund_wei=fund, name=name,
-                      allow_dev_srs=allow_dev_srs)
+                      allow_dev_srs=allow_dev_srs, refund_delay=refund_delay)
     Output(json_).result(rec, f"model {rec['model_id']} registered at {rec['registry']}")
 
 
@@ -84,11 +109,12 @@ def submit_update(
     sub = step_submission(step)
     reg = _registry(rpc, registry)
     sub.check_claim(reg, model_id)
-    r = reg.submit_update(model_id, sub.proof, sub.instances, batch_path=sub.batch_path, min_reward=min_reward)
+    r, sent = sub.submit(reg, model_id, min_reward=min_reward)
     Output(json_).result({"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
                           "batch": "0x" + r.batch.hex(), "gas_used": r.gas_used, "tx_hash": r.tx_hash,
-                          "reward": r.reward},
-                         f"update accepted: model {model_id} is now at version {r.version} ({r.gas_used} gas)")
+                          "reward": r.reward, "sent_now": sent},
+                         f"update accepted: model {model_id} made version {r.version} ({r.gas_used} gas)"
+                         + ("" if sent else f", by {r.tx_hash} sent earlier"))
 
 
 @submit_app.command("answer")
@@ -123,7 +149,7 @@ def evaluate(
 
     e = do_evaluate(Workspace.open(workspace), _registry(rpc, registry), model_id)
     Output(json_).result({"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
-                          "prover": e.prover, "tx_hash": e.tx_hash, "gas_used": e.gas_used},
+                          "submitter": e.submitter, "tx_hash": e.tx_hash, "gas_used": e.gas_used},
                          f"version {e.version}: {e.correct}/{e.total} held-out samples correct "
                          f"({e.accuracy:.1%}), proven and recorded on chain")
 
@@ -138,7 +164,7 @@ def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_
              "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
              "tx_hash": r.tx_hash} for r in reg.history(model_id)]
     accuracy = [{"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
-                 "prover": e.prover} for e in (reg.evaluations(model_id) if info.terms.evaluated else [])]
+                 "submitter": e.submitter} for e in (reg.evaluations(model_id) if info.terms.evaluated else [])]
     lines = [f"model {model_id} '{info.name}': version {info.version}, head 0x{info.head.hex()[:16]}…, "
              f"genesis 0x{info.genesis.hex()[:16]}…, data root 0x{info.terms.dataset_root.hex()[:16]}…"]
     lines += [f"  v{r['version']:<4} after {r['after'][:18]}… batch {r['batch'][:18]}… by {r['prover']} "

@@ -30,20 +30,22 @@ contract VkaVerifier is IVerifier {
 
     error EmptyVka();
     error DigestMismatch(bytes32 expected, bytes32 returned);
+    /// @notice The VKA read back from storage is not the one this adapter's code names (vkaDigest).
+    error VkaMismatch(bytes32 expected, bytes32 stored);
 
-    constructor(IHalo2VerifierReusable verifier_, bytes32[] memory vka) {
-        if (vka.length == 0) revert EmptyVka();
-        bytes32 digest = keccak256(abi.encodePacked(vka));
-        bytes32 registered = verifier_.registerVka(vka);
+    constructor(IHalo2VerifierReusable verifier_, bytes32[] memory words) {
+        if (words.length == 0) revert EmptyVka();
+        bytes32 digest = keccak256(abi.encodePacked(words));
+        bytes32 registered = verifier_.registerVka(words);
         if (registered != digest) revert DigestMismatch(digest, registered);
         verifier = verifier_;
         vkaDigest = digest;
-        vkaWords = vka.length;
-        for (uint256 start = 0; start < vka.length; start += CHUNK_WORDS) {
-            uint256 end = start + CHUNK_WORDS < vka.length ? start + CHUNK_WORDS : vka.length;
+        vkaWords = words.length;
+        for (uint256 start = 0; start < words.length; start += CHUNK_WORDS) {
+            uint256 end = start + CHUNK_WORDS < words.length ? start + CHUNK_WORDS : words.length;
             bytes memory chunk = new bytes((end - start) * 32);
             for (uint256 i = 0; i < chunk.length; i += 32) {
-                bytes32 word = vka[start + i / 32];
+                bytes32 word = words[start + i / 32];
                 assembly ("memory-safe") {
                     mstore(add(add(chunk, 0x20), i), word)
                 }
@@ -54,8 +56,14 @@ contract VkaVerifier is IVerifier {
 
     /// @notice Check `proof` against `instances` with this circuit's VKA; reverts on a bad proof,
     /// with the reusable verifier's own revert data.
+    /// @dev The VKA is read from storage, which creation code other than this constructor could
+    /// have filled; it is used only if it hashes to vkaDigest, which is part of the runtime code.
+    /// So this adapter's runtime code alone decides which circuit it checks.
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external view override returns (bool) {
-        bytes memory data = abi.encodeCall(IHalo2VerifierReusable.verifyProof, (proof, instances, vka()));
+        bytes32[] memory key = vka();
+        bytes32 stored = keccak256(abi.encodePacked(key));
+        if (stored != vkaDigest) revert VkaMismatch(vkaDigest, stored);
+        bytes memory data = abi.encodeCall(IHalo2VerifierReusable.verifyProof, (proof, instances, key));
         (bool ok, bytes memory ret) = address(verifier).staticcall(data);
         if (!ok) {
             assembly {

@@ -8,7 +8,8 @@ switches, ``ENABLE_ICICLE_GPU`` in 16.x and ``ICICLE_BACKEND_INSTALL_DIR`` in la
 the CPU wheel carries neither string).
 
 Keys, proofs and verifiers must come from one ezkl release: :func:`check_build` refuses to prove
-for a circuit whose manifest records another ezkl version than the one loaded here.
+for a circuit whose manifest records another ezkl version than the one loaded here
+(``zkgrad.prover.prove.prove_witness``, through which every proof is made, calls it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal, NamedTuple
 
-from .. import fsio
 from ..circuits import engine
 from ..circuits.artifacts import Circuit
 from ..devices import cuda_devices
@@ -104,7 +104,7 @@ def check_build(circuit: Circuit) -> None:
 
 
 class Backend(ABC):
-    """Turns a witness into a proof for a circuit."""
+    """A device ezkl proves on; ``zkgrad.prover.prove.prove_witness`` makes the proof with it."""
 
     name: str
 
@@ -116,22 +116,10 @@ class Backend(ABC):
         """Why ``available()`` is false (empty when it is true)."""
         return ""
 
-    def prove(self, circuit: Circuit, witness_path: Path, proof_path: Path, *, what: str = "the proof") -> None:
-        """Write the proof for ``witness_path`` to ``proof_path`` (atomically); errors name ``what``."""
-        if not self.available():
-            raise BackendUnavailableError(f"the {self.name} prover is not available: {self.unavailable_reason()}",
-                                          hint="use --device cpu", backend=self.name)
-        check_build(circuit)
-        circuit.check_complete()
-        srs = circuit.srs
-        with self._device(), fsio.temp_path(Path(proof_path)) as tmp:
-            engine.prove(witness=Path(witness_path), compiled=circuit.compiled, pk=circuit.pk, proof=tmp, srs=srs,
-                         what=what)
-            if not tmp.is_file():
-                raise ProverError("ezkl prove wrote no proof", hint="re-run with ZKGRAD_DEBUG=1", backend=self.name)
-
     @contextmanager
-    def _device(self) -> Iterator[None]:
+    def device(self) -> Iterator[None]:
+        """Around one ezkl prove: whatever switches this build onto its device
+        (``zkgrad.prover.prove.prove_witness`` is the one caller)."""
         yield
 
 
@@ -163,7 +151,7 @@ class GpuBackend(Backend):
         return ""
 
     @contextmanager
-    def _device(self) -> Iterator[None]:
+    def device(self) -> Iterator[None]:
         # ezkl 16.x reads ENABLE_ICICLE_GPU (it must be unset, not "false", to turn it off);
         # later builds pick CUDA when ICICLE_BACKEND_INSTALL_DIR is set, checked in available().
         switch = ezkl_build().env_switch

@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import socket
 import tempfile
-import time
 import uuid
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,8 +28,10 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 from .. import errors, fsio
 from ..circuits.artifacts import Circuit
 from ..errors import CircuitError, InputError, ProverError, ZkgradError
+from ..progress import Timings
 from .backends import select_backend
 from .proof import Proof
+from .prove import prove_witness
 from .prove import witness as make_witness
 
 JobKind = Literal["step", "inference"]
@@ -92,23 +93,20 @@ def worker_id() -> str:
 
 
 def run_job(job: ProveJob, circuit: Circuit | None = None, *, gpu_ids: tuple[str, ...] = ()) -> JobResult:
-    """Prove one job in this process: witness, then the backend's proof, in a private temp dir."""
+    """Prove one job in this process: witness, then the backend's proof (``prove_witness``), in a private temp dir."""
     circuit = circuit or Circuit.open(job.circuit_path)
     if circuit.key != job.circuit_key:
         raise CircuitError(f"circuit at {circuit.path} has key {circuit.key[:16]}, the job asks for {job.circuit_key[:16]}",
                            hint="submit the job with the circuit it was made for", job_id=job.job_id)
     backend, notice = select_backend(job.device)
+    timings = Timings()
+    what = job.label or f"the {job.kind} proof"
     with tempfile.TemporaryDirectory(prefix=f"zkgrad-job-{job.job_id[:12]}-") as tmp:
         wpath, ppath = Path(tmp) / "witness.json", Path(tmp) / "proof.json"
-        t0 = time.perf_counter()
-        what = job.label or f"the {job.kind} proof"
-        w = make_witness(circuit, job.data, out=wpath, what=what)
-        t1 = time.perf_counter()
-        backend.prove(circuit, wpath, ppath, what=what)
-        t2 = time.perf_counter()
-        proof = fsio.read_json(ppath, "proof")
-    timings = {"witness": round(t1 - t0, 4), "prove": round(t2 - t1, 4)}
-    return JobResult(job.job_id, proof, w, timings, worker_id(), backend.name, notice, gpu_ids)
+        with timings.stage("witness"):
+            w = make_witness(circuit, job.data, out=wpath, what=what)
+        proof = prove_witness(circuit, wpath, ppath, what=what, backend=backend, timings=timings).data
+    return JobResult(job.job_id, proof, w, dict(timings), worker_id(), backend.name, notice, gpu_ids)
 
 
 # --- errors across process boundaries ----------------------------------------------------

@@ -26,6 +26,8 @@ from ..circuits.artifacts import Circuit, sha256_bytes
 from ..fsio import zkgrad_home
 from ..errors import BackendUnavailableError, CircuitError, InputError, ProverError
 from .pool import JobFailure, JobResult, ProveJob, ProvingPool, run_job_safely, unwrap
+from .ray_start import (is_startup_timeout, listening, raised_waits, ray_children, ray_start_s, start_until,
+                        stop_children_since)
 
 # what a worker needs to prove (the ONNX model and Solidity verifier stay home)
 SHIPPED = ("manifest.json", "settings.json", "model.compiled", "pk.key", "vk.key", "verifier.json", "sample.json")
@@ -189,29 +191,47 @@ class RayPool(ProvingPool):
         self.spec = f"ray:local:{local_cpus}" if local_cpus else ("ray:auto" if address == "auto" else str(address))
         self._owns = not ray.is_initialized()
         if self._owns:
-            # a private cluster gets a second try: its raylet can miss Ray's start timeout on a loaded machine
-            for attempt in range(2 if local_cpus else 1):
-                try:
-                    if local_cpus:
-                        ray.init(address="local", num_cpus=local_cpus, num_gpus=local_gpus, include_dashboard=False,
-                                 log_to_driver=False, runtime_env=runtime_env)
-                    else:
-                        _quiet_ray_client()
-                        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
-                    break
-                except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-                    with contextlib.suppress(Exception):  # a failed start leaves Ray half set up
-                        ray.shutdown()
-                    if attempt == 0 and local_cpus:
-                        continue
-                    raise BackendUnavailableError(
-                        f"cannot {'start a local' if local_cpus else 'join the'} Ray cluster"
-                        f"{'' if local_cpus else f' at {address}'}: "
-                        f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
-                        hint="start one with 'ray start --head' (client port 10001) or use --pool local:N",
-                        address=str(address)) from e
+            self._start(address, local_cpus, local_gpus, runtime_env)
         self._task = ray.remote(_prove_on_worker)
         self._bundles: dict[str, Bundle] = {}
+
+    def _start(self, address: str | None, local_cpus: int | None, local_gpus: int | None,
+               runtime_env: dict[str, Any] | None) -> None:
+        """Start the private cluster, or join ``address``, waiting as long as a busy machine needs
+        (``zkgrad.prover.ray_start``): Ray's own startup waits raised to ``ZKGRAD_RAY_START_S``, and
+        a start that timed out inside Ray tried again until then. A cluster address where nothing
+        listens fails at once, after Ray's own first try."""
+        ray, seconds = self._ray, ray_start_s()
+        before = ray_children()
+
+        def start() -> None:
+            if local_cpus:
+                ray.init(address="local", num_cpus=local_cpus, num_gpus=local_gpus, include_dashboard=False,
+                         log_to_driver=False, runtime_env=runtime_env)
+            else:
+                _quiet_ray_client()
+                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+
+        def undo() -> None:
+            with contextlib.suppress(Exception):  # a failed start leaves Ray half set up
+                ray.shutdown()
+            if local_cpus:
+                stop_children_since(before)
+
+        def again(e: BaseException) -> bool:
+            return is_startup_timeout(e) and (bool(local_cpus) or address == "auto" or listening(str(address)))
+
+        try:
+            with raised_waits(seconds):
+                start_until(start, seconds=seconds, undo=undo, again=again)
+        except Exception as e:  # noqa: BLE001 - Ray raises plain Exceptions on a failed start
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackendUnavailableError(
+                f"cannot {'start a local' if local_cpus else 'join the'} Ray cluster"
+                f"{'' if local_cpus else f' at {address}'}: {first}",
+                hint="start one with 'ray start --head' (client port 10001) or use --pool local:N; on a busy "
+                     f"machine raise ZKGRAD_RAY_START_S (now {seconds:g} s)",
+                address=str(address)) from e
 
     def bundle(self, circuit: Circuit) -> Bundle:
         """The circuit's files in the object store, put there once per circuit key."""

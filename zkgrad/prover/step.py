@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from .. import fsio
-from ..circuits import engine
 from ..circuits.checkpoint import Checkpoint
 from ..circuits.float_graph import graph_step
 from ..circuits.model_circuits import ModelCircuits
@@ -30,6 +29,7 @@ from ..circuits.spec import ModelSpec
 from ..errors import InputError, ProverError
 from ..progress import Reporter, Timings
 from .proof import Proof
+from .prove import prove_witness
 from .prove import witness as compute_witness
 
 STEP_JSON = "step.json"
@@ -131,14 +131,12 @@ def prove_pending(circuits: ModelCircuits, pending: PendingStep, *, reporter: Re
     """Make the proof of a witnessed step and write the step folder (checkpoint last)."""
     timings = Timings(reporter)
     try:
-        with timings.stage("prove"):
-            with fsio.temp_path(pending.proof_path) as tmp:
-                engine.prove(witness=pending.witness_path, compiled=circuits.step.compiled, pk=circuits.step.pk,
-                             proof=tmp, srs=circuits.step.srs, what=f"step {pending.after.version}")
+        proof = prove_witness(circuits.step, pending.witness_path, pending.proof_path,
+                              what=f"step {pending.after.version}", timings=timings)
     except BaseException:
         pending.discard()
         raise
-    return finish_step(circuits, pending, Proof.load(pending.proof_path), dict(timings))
+    return finish_step(circuits, pending, proof, dict(timings))
 
 
 def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, timings: dict[str, float]) -> StepProof:

@@ -74,7 +74,8 @@ def join_model(registry: Registry, model_id: int, root: Path, *, data: str | Non
     if pub is None:
         raise ChainError(f"model {model_id}'s published spec does not hash to its registered digest", hint=NODE_HINT)
     spec = pub.spec
-    if genesis(spec).commitment != info.genesis:
+    g = genesis(spec)
+    if g.commitment != info.genesis or g.weights_commitment != registry.version_record(model_id, 0).weights:
         raise ChainError(f"model {model_id}'s published spec does not give its registered genesis",
                          hint=f"'zkgrad audit {model_id}' shows what its registration claims")
     source = data or pub.dataset.source

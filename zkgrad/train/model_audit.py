@@ -76,7 +76,9 @@ def audit_model(registry: Registry, model_id: int, *, data: str | None = None, h
     assert pub is not None
     spec = pub.spec
     g = genesis(spec)
-    report.add("genesis", g.commitment == info.genesis, "the spec's seed gives the registered genesis")
+    registered = registry.version_record(model_id, 0)
+    report.add("genesis", g.commitment == info.genesis and g.weights_commitment == registered.weights,
+               "the spec's seed gives the registered genesis state and weights")
     try:
         train = data_file(data or pub.dataset.source, spec)
         tree = check(pub.dataset, spec, train)

@@ -12,7 +12,7 @@ from .. import fsio
 from ..chain.client import account, block_number, chain_id, checksum_address, get_code
 from ..chain.registry import Registry, deploy_registry
 from ..chain.deployments import code_hash, code_matches, deploy_verifier
-from ..chain.terms import ZERO_ADDRESS, Terms
+from ..chain.terms import DEFAULT_REFUND_DELAY, ZERO_ADDRESS, Terms
 from ..circuits.published import published_spec
 from ..fsio import zkgrad_home
 from ..errors import DeploymentError, InputError
@@ -80,7 +80,7 @@ def check_registrable(ws: Workspace) -> None:
 
 
 def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei: int = 0, name: str | None = None,
-             allow_dev_srs: bool = False, anew: bool = False) -> dict[str, Any]:
+             allow_dev_srs: bool = False, anew: bool = False, refund_delay: int = DEFAULT_REFUND_DELAY) -> dict[str, Any]:
     """Deploy the model's verifiers (step, answer, and evaluation when it has one), register it
     under terms fixed for good (its committed dataset, held-out set and reward, ``Terms``) with its
     published spec, and fund it, once per chain (``anew``: register again even if the workspace's
@@ -114,7 +114,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
                   reward_per_update=reward_wei, eval_verifier=ev_address,
                   held_out=bytes.fromhex(held.commitment[2:]) if held else bytes(32),
                   held_out_size=layout.held_out if layout else 0, eval_unit=layout.unit if layout else 0,
-                  srs=bytes.fromhex(circuits.step.manifest["srs"]["sha256"]))
+                  srs=bytes.fromhex(circuits.step.manifest["srs"]["sha256"]), refund_delay=refund_delay)
     base = {"registry": registry.address, "step_verifier": step.address, "answer_verifier": answer.address,
             "eval_verifier": ev_address, "dataset_root": dataset.root, "genesis": "0x" + g.commitment.hex()}
     todo = ws.registering(cid)

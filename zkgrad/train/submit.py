@@ -1,18 +1,51 @@
 """A proven step's submission from its folder: the proof, its public values and the Merkle path of
-its batch in the model's committed dataset."""
+its batch in the model's committed dataset; and the folder's journal of the transactions that
+submitted it (``sent.json``: every hash is written before it is sent, so a rerun finds what landed
+or is still pending instead of sending again)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .. import fsio
-from ..chain.registry import Registry
+from ..chain.client import find_landed
+from ..chain.registry import Registry, UpdateReceipt
 from ..circuits.dataset import batch_proof, load_for
 from ..data import Dataset
 from ..errors import InputError
 from ..prover.proof import Proof
 from .workspace import Workspace
+
+
+SENT = "sent.json"
+
+
+def journaled(folder: Path) -> list[str]:
+    """The transaction hashes journaled in a step folder (none when it was never submitted)."""
+    try:
+        return [str(h) for h in json.loads((folder / SENT).read_text()).get("tx_hashes", [])]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def journal(folder: Path) -> Callable[[str], None]:
+    """What ``transact`` calls with each hash before sending it: appended to the folder's journal."""
+    return lambda tx: fsio.write_json(folder / SENT, {"tx_hashes": [*journaled(folder), tx]})
+
+
+def landed_receipt(registry: Registry, folder: Path) -> UpdateReceipt | None:
+    """The accepted update a journaled transaction of this folder made (waiting while it is
+    pending), read back from the chain; None when none of them landed as an accepted update."""
+    receipt = find_landed(registry.w3, journaled(folder))
+    if receipt is None or receipt["status"] != 1:
+        return None
+    r = registry.update_receipt(receipt)
+    if registry.version(r.model_id) < r.version or registry.version_record(r.model_id, r.version).state != r.after:
+        return None  # mined, then reorganised away
+    return r
 
 
 def committed_data(ws: Workspace) -> Dataset:
@@ -30,6 +63,17 @@ class StepSubmission:
     version: int
     claim: int
     """The claim word the proof carries."""
+    folder: Path
+
+    def submit(self, registry: Registry, model_id: int, *, min_reward: int = 0) -> tuple[UpdateReceipt, bool]:
+        """Submit the step, journaled in its folder, unless a journaled transaction already
+        landed; returns the chain's receipt and whether it was sent now."""
+        done = landed_receipt(registry, self.folder)
+        if done is not None:
+            return done, False
+        r = registry.submit_update(model_id, self.proof, self.instances, batch_path=self.batch_path,
+                                   min_reward=min_reward, journal=journal(self.folder))
+        return r, True
 
     def check_claim(self, registry: Registry, model_id: int) -> None:
         """Refuse, before any transaction, a proof whose claim is not this account's on this model."""
@@ -57,4 +101,5 @@ def step_submission(step: Path) -> StepSubmission:
     if layout.batch_commitment(proof.instances) != batch_c:
         raise InputError(f"step {version} was proven on another batch than the committed dataset schedules for it",
                          hint="prove it again with the model's committed data and seed ('zkgrad train')")
-    return StepSubmission(proof.proof_bytes, list(proof.instances), path, version, proof.instances[layout.claim])
+    return StepSubmission(proof.proof_bytes, list(proof.instances), path, version, proof.instances[layout.claim],
+                          folder)
