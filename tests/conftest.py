@@ -108,3 +108,18 @@ def tiny_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_dataset, zkgra
     np.savez(folder / "data.npz", x=tiny_dataset.x, y=tiny_dataset.labels)
     ws.record_dataset(commit_dataset(spec, tiny_dataset, source=str(folder / "data.npz"), seed=0, n_batches=8))
     return ws
+
+
+# --- tiers: a test that uses a real chain or compiled circuits is in that tier, marked or not ---
+PROOF_FIXTURES = frozenset({"tiny_circuit", "tiny_proof", "tiny_workspace"})
+CHAIN_FIXTURES = frozenset({"anvil", "w3"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by fixture: the fast tier (no chain, no proof) then holds only tests that need neither."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & PROOF_FIXTURES:
+            item.add_marker(pytest.mark.proof)
+        if used & CHAIN_FIXTURES:
+            item.add_marker(pytest.mark.chain)

@@ -86,6 +86,7 @@ def test_an_honest_model_audits_clean_from_a_fresh_home(honest: dict[str, Any], 
     assert code == 1 and "--srs-dir" in out
 
 
+@pytest.mark.slow  # a second model compiled and registered (~50 s): the default set stays near 20 min
 def test_a_verifier_built_for_another_learning_rate_fails_the_audit(honest: dict[str, Any], tiny_dataset: Dataset,
                                                                      tmp_path: Path) -> None:
     ws, reg = honest["ws"], honest["reg"]

@@ -303,6 +303,11 @@ def assert_one_line(code: int, err: str, expected_code: int, words: list[str]) -
         assert w.lower() in err.lower(), (w, err)
 
 
+def _tiered(cases: list[tuple[Any, ...]]) -> list[Any]:
+    """A case that needs the compiled workspace ({cws}) is in the proof tier."""
+    return [pytest.param(c, marks=[pytest.mark.proof] if "{cws}" in repr(c) else []) for c in cases]
+
+
 def _check(case: tuple[Any, ...], request: pytest.FixtureRequest, tmp_path: Path, capsys: Any,
            monkeypatch: pytest.MonkeyPatch) -> None:
     _, files, argv, env, expected_code, words = case
@@ -320,21 +325,21 @@ def _check(case: tuple[Any, ...], request: pytest.FixtureRequest, tmp_path: Path
     assert [_tree(w) for w in watched] == watched_before, "a refused command changed the workspace"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case", _tiered(CASES), ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line(case, request, tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("ZKGRAD_RPC", raising=False)
     _check(case, request, tmp_path, capsys, monkeypatch)
 
 
 @pytest.mark.chain
-@pytest.mark.parametrize("case", CHAIN_CASES, ids=[c[0] for c in CHAIN_CASES])
+@pytest.mark.parametrize("case", _tiered(CHAIN_CASES), ids=[c[0] for c in CHAIN_CASES])
 def test_bad_chain_input_is_one_line(case, request, tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for var in ("ZKGRAD_RPC", "ZKGRAD_REGISTRY", "ZKGRAD_PRIVATE_KEY"):
         monkeypatch.delenv(var, raising=False)
     _check(case, request, tmp_path, capsys, monkeypatch)
 
 
-@pytest.mark.parametrize("case", WORKSPACE_CASES, ids=[c[0] for c in WORKSPACE_CASES])
+@pytest.mark.parametrize("case", _tiered(WORKSPACE_CASES), ids=[c[0] for c in WORKSPACE_CASES])
 def test_bad_workspace_input_is_one_line(case, request, tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _check(case, request, tmp_path, capsys, monkeypatch)
 

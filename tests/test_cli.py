@@ -12,8 +12,30 @@ from onnx import TensorProto, helper
 
 from .helpers import change_instance, flip_hex_nibble, run_cli
 
-COMMANDS = [[], ["export"], ["compile"], ["prove"], ["prove", "circuit"], ["verify"], ["deploy"],
-            ["chain"], ["chain", "up"], ["chain", "down"], ["chain", "status"]]
+def _commands() -> list[list[str]]:
+    """Every command and group of the typer app, walked from its click tree."""
+    from typing import Any
+
+    import typer
+
+    from zkgrad.cli.main import app
+
+    def walk(cmd: Any, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in getattr(cmd, "commands", {}).items():  # a group (typer vendors its own click)
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+COMMANDS = _commands()
+
+
+def test_the_walk_sees_every_command() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"", "train", "registry refund", "submit update", "prove step", "audit", "chain up"} <= names
+    assert len(COMMANDS) >= 27
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "zkgrad")

@@ -173,19 +173,21 @@ def test_ray_local_pool_starts_again_after_rays_startup_timeout(monkeypatch: pyt
     """Ray waits a fixed 30 s for its raylet, and raises a plain Exception past it (seen on a busy
     two-core machine): the pool starts again, with Ray's configurable waits raised meanwhile."""
     ray = pytest.importorskip("ray")
-    monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
+    for var in ("RAY_gcs_server_port_wait_time_s", "RAY_worker_register_timeout_seconds"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("ZKGRAD_RAY_START_S", raising=False)
     seen: list[dict[str, Any]] = []
 
     def init(**kw: Any) -> None:
-        seen.append({**kw, "env": os.environ.get("RAY_gcs_server_port_wait_time_s")})
+        seen.append({**kw, "env": (os.environ.get("RAY_gcs_server_port_wait_time_s"),
+                                   os.environ.get("RAY_worker_register_timeout_seconds"))})
         if len(seen) == 1:
             raise Exception(RAY_STARTUP_TIMEOUT)
 
     monkeypatch.setattr(ray, "init", init)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     pool = RayPool(local_cpus=2, local_gpus=1)
-    assert [c["num_cpus"] for c in seen] == [2, 2] and [c["env"] for c in seen] == ["300", "300"]
+    assert [c["num_cpus"] for c in seen] == [2, 2] and [c["env"] for c in seen] == [("60", "300")] * 2
     assert "RAY_gcs_server_port_wait_time_s" not in os.environ  # raised for Ray's start only
     pool.close()
 
@@ -231,7 +233,34 @@ def test_ray_start_bound_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="ZKGRAD_RAY_START_S='soon'"):
         ray_start_s()
     monkeypatch.setenv("ZKGRAD_RAY_START_S", "90.5")
-    assert ray_start_s() == 90.5 and startup_env(90.5)["RAY_worker_register_timeout_seconds"] == "91"
+    assert ray_start_s() == 90.5
+    assert startup_env(90.5) == {"RAY_gcs_server_port_wait_time_s": "60", "RAY_worker_register_timeout_seconds": "91",
+                                 "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "60"}
+
+
+@pytest.mark.ray
+def test_ray_join_starts_again_when_the_clusters_client_server_fails_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on a loaded machine: the head's client server answers, but the server it starts for
+    this driver dies, and Ray's client raises "Initialization failure from server". The cluster is
+    there (its port accepts connections): the pool connects again."""
+    import socket
+
+    ray = pytest.importorskip("ray")
+    calls: list[str] = []
+
+    def init(address: str, **kw: Any) -> None:
+        calls.append(address)
+        if len(calls) == 1:
+            raise ConnectionAbortedError("Initialization failure from server:\nTraceback ...")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"ray://127.0.0.1:{server.getsockname()[1]}"
+        RayPool(address).close()
+    assert calls == [address, address]
 
 
 # --- a local Ray cluster with two workers -------------------------------------------------------

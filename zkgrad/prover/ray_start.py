@@ -11,9 +11,12 @@ busy (a proof in progress) can outlast:
 - a fixed 30 s, not configurable, for the raylet to register with the GCS
   ("The current node timed out during startup").
 
-zkgrad raises the configurable ones to its own bound, ``ZKGRAD_RAY_START_S`` (default
-:data:`RAY_START_S`), where the environment does not set them, and starts again, until that bound,
-a start that ran into the fixed one (:func:`start_until`).
+zkgrad starts again, until its own bound ``ZKGRAD_RAY_START_S`` (default :data:`RAY_START_S`), a
+start that ran out of one of them (:func:`start_until`), and raises the configurable ones where
+the environment does not set them (:func:`startup_env`): a worker's registration to the whole
+bound (nothing starts it again), the two waits on a process that may never answer (a GCS or a
+per-driver client server that died while starting, seen on a loaded machine) to
+:data:`TRY_S`, so that a dead start is given up and started again well before the bound.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ from ..errors import InputError
 RAY_START_S = 300.0
 """How long zkgrad waits, in all, for a Ray node to start or a cluster to answer."""
 
+TRY_S = 60.0
+"""The longest Ray waits, in one try, for a process that may have died starting (the GCS, a client
+server's per-driver server) before zkgrad starts again."""
+
 T = TypeVar("T")
 
 
@@ -50,10 +57,12 @@ def ray_start_s() -> float:
 
 
 def startup_env(seconds: float) -> dict[str, str]:
-    """Ray's configurable startup waits, as the environment variables Ray reads, set to ``seconds``."""
-    s = str(max(1, math.ceil(seconds)))
-    return {"RAY_gcs_server_port_wait_time_s": s, "RAY_worker_register_timeout_seconds": s,
-            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": s}
+    """Ray's configurable startup waits, as the environment variables Ray reads, for a bound of
+    ``seconds`` in all: a worker's registration gets all of it, a wait on a process that may have
+    died at most :data:`TRY_S` (then the start is tried again)."""
+    whole, one_try = (str(max(1, math.ceil(v))) for v in (seconds, min(seconds, TRY_S)))
+    return {"RAY_gcs_server_port_wait_time_s": one_try, "RAY_worker_register_timeout_seconds": whole,
+            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": one_try}
 
 
 @contextlib.contextmanager
@@ -70,10 +79,12 @@ def raised_waits(seconds: float) -> Iterator[None]:
 
 
 def is_startup_timeout(e: BaseException) -> bool:
-    """Whether ``e`` is Ray giving up on a start that may still succeed given time (its fixed raylet
-    wait raises a plain Exception; a slow client server, a ConnectionError that says timeout)."""
+    """Whether ``e`` is Ray giving up on a start that may succeed when tried again: one of its
+    startup waits ran out (its fixed raylet wait raises a plain Exception), or a cluster's client
+    server could not start the server for this driver ("Initialization failure from server")."""
     text = str(e).lower()
-    return isinstance(e, TimeoutError) or "timed out" in text or "timeout" in text
+    return isinstance(e, TimeoutError) or "timed out" in text or "timeout" in text or \
+        "initialization failure from server" in text
 
 
 def start_until(start: Callable[[], T], *, seconds: float, undo: Callable[[], None],
