@@ -371,6 +371,10 @@ class Registry:
             name=str(m.name),
         )
 
+    def holds(self, model_id: int, version: int, state: bytes) -> bool:
+        """Whether the model has reached ``version`` and that version's state has this commitment."""
+        return self.version(model_id) >= version and self.version_record(model_id, version).state == state
+
     def version_record(self, model_id: int, version: int) -> VersionRecord:
         """Version ``version`` (0 to the head's) as the registry keeps it."""
         v = call(self._named.functions.getVersion(model_id, version))

@@ -199,8 +199,7 @@ class _Run:
             if reg.version(mid) != v - 1:
                 raise HeadMoved(f"model {mid} moved past version {v - 1} while step {v} was sent") from None
             raise
-        rec = reg.version_record(mid, r.version) if reg.version(mid) >= r.version else None
-        if r.version != v or rec is None or rec.state != sp.after.commitment or r.prover.lower() != self.me.lower():
+        if r.version != v or not reg.holds(mid, v, sp.after.commitment) or r.prover.lower() != self.me.lower():
             raise HeadMoved(f"step {v}'s transaction {r.tx_hash} was mined, but the chain's version {v} "
                             "is no longer it (a reorganisation?)")
         fsio.write_json(sp.folder / "submitted.json", {"tx_hash": r.tx_hash, "block": r.block, "gas_used": r.gas_used,
@@ -214,10 +213,7 @@ class _Run:
         holds its "after" state; None when the chain holds no such version. Landed by this account
         before a restart (``resumed``) or by another (``taken_by``, whose reward and credit it is)."""
         reg, mid, v = self.registry, self.model_id, int(sp.summary["version"])
-        if reg.version(mid) < v:
-            return None
-        rec, prev = reg.version_record(mid, v), reg.version_record(mid, v - 1)
-        if rec.state != sp.after.commitment or prev.state != sp.before.commitment:
+        if not reg.holds(mid, v, sp.after.commitment) or reg.version_record(mid, v - 1).state != sp.before.commitment:
             return None
         u = reg.update_at(mid, v)
         if u is None:

@@ -43,9 +43,7 @@ def landed_receipt(registry: Registry, folder: Path) -> UpdateReceipt | None:
     if receipt is None or receipt["status"] != 1:
         return None
     r = registry.update_receipt(receipt)
-    if registry.version(r.model_id) < r.version or registry.version_record(r.model_id, r.version).state != r.after:
-        return None  # mined, then reorganised away
-    return r
+    return r if registry.holds(r.model_id, r.version, r.after) else None  # else mined, then reorganised away
 
 
 def committed_data(ws: Workspace) -> Dataset:
