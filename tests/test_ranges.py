@@ -1,6 +1,6 @@
 """Circuits that last a training run, and no hang ever.
 
-ezkl 23's prover waits forever, every thread idle, on a witness outside the circuit's lookup
+ezkl 23's prover waits forever, its threads only polling, on a witness outside the circuit's lookup
 table. zkgrad calibrates step circuits along the planned run, refuses such a witness before
 proving it, and stops a prover that makes no progress. No test here can hang: each call that
 could is run under a guard thread that fails the test and kills the prover child after a bound.
@@ -120,6 +120,16 @@ def test_watchdog_collects_a_child_that_exits_between_two_polls() -> None:
     assert child.returncode == 5 and secs < 60
 
 
+def test_watchdog_kills_a_child_that_only_wakes_to_poll() -> None:
+    """The hung ezkl's profile, measured: two threads wake every few ms of each half second
+    (~1.5 % of one core). With a 1 % threshold this gained 'progress' and ran for minutes."""
+    poll = ("import time\nwhile True:\n    t = time.process_time()\n"
+            "    while time.process_time() - t < 0.01: pass\n    time.sleep(0.5)")
+    _, err, secs = guarded(lambda: run_watched([sys.executable, "-c", poll], stall_s=2))
+    assert isinstance(err, Stalled) and err.stall_s == 2
+    assert secs < 60
+
+
 def test_watchdog_lets_a_busy_child_finish() -> None:
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 3: pass\nraise SystemExit(7)"
     rc, err, _ = guarded(lambda: run_watched([sys.executable, "-c", burn], stall_s=1))
@@ -166,7 +176,7 @@ def test_witness_outside_the_lookup_range_is_refused_as_mock_refuses_it(tanh_cir
 
 @pytest.mark.proof
 def test_a_prover_that_hangs_is_stopped_and_reported(tanh_circuit: Any, tmp_path: Path) -> None:
-    """The witness ezkl 23 hangs on (all threads idle, forever): stopped after the stall period."""
+    """The witness ezkl 23 hangs on (its threads only wake to poll, forever): stopped after the stall period."""
     engine.gen_witness(data=_write(tmp_path / "in.json", OUTSIDE), compiled=tanh_circuit.compiled, out=tmp_path / "w.json")
     proof = tmp_path / "proof.json"
     _, err, secs = guarded(lambda: engine.prove(witness=tmp_path / "w.json", compiled=tanh_circuit.compiled,

@@ -233,8 +233,8 @@ def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path, wh
           stall_s: float | None = None) -> None:
     """ezkl prove, in a child process watched by :func:`zkgrad.circuits.watchdog.run_watched`.
 
-    ezkl 23 can wait forever, every thread idle, instead of failing (a witness outside the
-    circuit's lookup tables does it): a child that uses no CPU for ``stall_s`` seconds is killed
+    ezkl 23 can wait forever, its threads only polling, instead of failing (a witness outside the
+    circuit's lookup tables does it): a child that uses almost no CPU for ``stall_s`` seconds is killed
     and reported as a ProverError naming ``what``. Ctrl-C stops the child too."""
     from .watchdog import Stalled, run_watched
 
