@@ -63,9 +63,9 @@ def zk_compile_circuits(a: dict[str, Any]) -> dict[str, Any]:
     """``compile_circuits``: the step and answer circuits of a spec, as ``zkgrad`` builds them."""
     import numpy as np
 
-    from zkgrad.circuits.checkpoint import Checkpoint
     from zkgrad.circuits.model_circuits import compile_circuits
-    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.model.checkpoint import Checkpoint
+    from zkgrad.model.spec import ModelSpec
     from zkgrad.verifier.solidity import build_verifier
 
     spec = ModelSpec.from_dict(a["spec"])
@@ -82,9 +82,9 @@ def zk_prove_step(a: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from zkgrad.circuits.artifacts import Circuit
-    from zkgrad.circuits.checkpoint import Checkpoint
     from zkgrad.circuits.model_circuits import ModelCircuits
-    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.model.checkpoint import Checkpoint
+    from zkgrad.model.spec import ModelSpec
     from zkgrad.prover.step import prove_step
 
     spec = ModelSpec.from_dict(a["spec"])
@@ -93,7 +93,7 @@ def zk_prove_step(a: dict[str, Any]) -> dict[str, Any]:
     with np.load(a["batch"]) as z:
         x, y = z["x"], z["y"]
     sp, secs = _timed(lambda: prove_step(ModelCircuits(spec, step, step), before, x, y, folder=Path(a["folder"])))
-    return {"seconds": secs, "summary": sp.summary, "proof": str(sp.proof.path)}
+    return {"seconds": secs, "summary": sp.summary.to_dict(), "proof": str(sp.proof.path)}
 
 
 def zk_prove(a: dict[str, Any]) -> dict[str, Any]:

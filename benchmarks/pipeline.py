@@ -19,12 +19,12 @@ import numpy as np
 
 from zkgrad import fsio
 from zkgrad.chain.anvil import anvil_node
-from zkgrad.chain.client import connect
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.data import Dataset, batch
+from zkgrad.model.data import Dataset, batch
+from zkgrad.model.spec import ModelSpec
+from zkgrad.node import connect
 from zkgrad.train.loop import train
-from zkgrad.train.onchain import ensure_registry, register
 from zkgrad.train.provers import make_prover
+from zkgrad.train.register import ensure_registry, register
 from zkgrad.train.workspace import Workspace
 
 SPEC = ModelSpec(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2, input_shape=(4,),

@@ -160,7 +160,9 @@ def layout_log(onnx: Path, run_args: dict[str, Any], folder: Path) -> tuple[list
 
 
 def _layout_child(onnx: str, args: str, settings: str, log: str) -> None:
-    from zkgrad.circuits import engine  # sets the ezkl loggers' level: raised below, before ezkl's first record
+    from zkgrad import (
+        engine,  # sets the ezkl loggers' level: raised below, before ezkl's first record
+    )
 
     handler = logging.FileHandler(log, mode="w")
     handler.setFormatter(logging.Formatter("%(name)s|%(message)s"))
@@ -191,10 +193,10 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
     """Compile ``spec``'s step circuit as zkgrad does (calibrated along ``steps`` planned steps) and
     break its rows down by kind of work."""
     from benchmarks.ranges import settings_for
-    from zkgrad.circuits.checkpoint import genesis
     from zkgrad.circuits.config import CalibrationPlan, committed
     from zkgrad.circuits.model_circuits import calibration
     from zkgrad.circuits.training import export_training_step
+    from zkgrad.model.checkpoint import genesis
 
     plan = CalibrationPlan(steps=steps, margin=margin)
     work.mkdir(parents=True, exist_ok=True)
@@ -202,7 +204,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
     cal = calibration(spec, genesis(spec), ds, step.onnx_path, plan)
     compiled = settings_for(step.onnx_path, spec, cal, plan, work / "compiled")
     st = json.loads((work / "compiled" / "settings.json").read_text())
-    cfg = committed("step", spec.scale, "hashed", lookup_safety_margin=margin)
+    cfg = committed("step", spec.scale, spec.commitment, lookup_safety_margin=margin)
     (work / "default").mkdir()
     (work / "no-rebase").mkdir()
     nodes, model_rows, again = layout_log(step.onnx_path, _run_args(st, cfg), work / "default")

@@ -22,16 +22,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.machine import machine
-from zkgrad import data as zdata
-from zkgrad import fsio
-from zkgrad.circuits import engine
-from zkgrad.circuits.checkpoint import Checkpoint, genesis
+from zkgrad import engine, fsio
 from zkgrad.circuits.compile import calibration_bytes
 from zkgrad.circuits.config import CalibrationPlan, committed
 from zkgrad.circuits.model_circuits import calibration
 from zkgrad.circuits.onnx_model import load_interface
-from zkgrad.circuits.spec import ModelSpec
 from zkgrad.circuits.training import export_training_step
+from zkgrad.model import data as zdata
+from zkgrad.model.checkpoint import Checkpoint, genesis
+from zkgrad.model.spec import ModelSpec
 from zkgrad.train.demo import DemoConfig
 
 SECTION = Path(__file__).parent / "sections" / "40-ranges.md"
@@ -67,9 +66,9 @@ def plans(steps: int) -> dict[str, CalibrationPlan]:
 
 
 def settings_for(onnx: Path, spec: ModelSpec, cal: Any, plan: CalibrationPlan, folder: Path) -> dict[str, Any]:
-    """Settings and calibration as ``compile_model`` makes them for the ``hashed`` commitment (the
-    circuit these studies and the profile describe), and the compiled circuit."""
-    cfg = committed("step", spec.scale, "hashed", lookup_safety_margin=plan.margin)
+    """Settings and calibration as ``compile_model`` makes them for the spec's commitment, and the
+    compiled circuit."""
+    cfg = committed("step", spec.scale, spec.commitment, lookup_safety_margin=plan.margin)
     folder.mkdir(parents=True, exist_ok=True)
     s, d = folder / "settings.json", folder / "calibration.json"
     d.write_bytes(calibration_bytes(cal.step_sample, cal.step_more, load_interface(onnx)) or

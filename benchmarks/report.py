@@ -11,11 +11,6 @@ PREAMBLE = """\
 
 Written by `benchmarks/run.py`; do not edit by hand (edit the template in `benchmarks/report.py`).
 
-**Read first:** the step, inference and levers sections below were measured before the step
-circuit changed (learning rate folded into the gradient, clamped cross-entropy, the `public`
-commitment); they describe the `hashed/public` logrows-17 circuit. The step as zkgrad builds it
-now is measured against that one in "The proven step: before and now" (`benchmarks/step_speed.py`).
-
 How the numbers are taken:
 - Every setup and prove runs in a fresh child process (`benchmarks/child.py`); its peak memory is
   that child's maximum resident set size (`os.wait4` rusage, `ru_maxrss`). A zkgrad prove of a
@@ -36,11 +31,7 @@ How the numbers are taken:
 - SRS: a locally generated development SRS (not secure; fine for timing).
 - The machine is shared: other engineers' proofs were running during these runs, so times are
   inflated and noisy (the load average at the start and end of each section is given). Compare
-  ratios and levers within one section, not absolute times across sections.
-
-Target from issue 3: prove a step of the digits MLP 64-16-10, batch 8, in at most 12 s with at most
-2.5 GB peak memory while still binding the parameters and the batch (baseline from
-`../shared/NOTES.md`, quiet machine: plain ezkl hashed, 46 s prove, 5.0 GB peak, logrows 17).
+  ratios within one section, not absolute times across sections.
 """
 
 
@@ -132,102 +123,7 @@ def render_inference(sec: dict[str, Any]) -> str:
     return "".join([f"## Inference: {d['model']} (median of {d['repeat']})\n", _machine(sec), "\n", _table(header, rows), note])
 
 
-def _lever_prove(row: dict[str, Any], default: dict[str, Any]) -> tuple[float | None, bool]:
-    """(prove seconds, measured?) — a lever with the default's shape inherits the default's time."""
-    if "prove_s" in row:
-        return row["prove_s"], True
-    if str(row.get("prove", "")).startswith("not re-measured"):
-        return default.get("prove_s"), False
-    return None, False
-
-
-PEAK_SLACK = 1.10  # a lever may not raise the prove's peak memory by more than this factor
-MIN_GAIN = 0.90  # nor replace the default unless it proves at least 10% faster (one noisy sample each)
-
-
-def recommend(levers: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The single change (or the default) that binds, chains exactly, keeps the parameter error
-    under 1e-3, does not raise peak memory beyond ``PEAK_SLACK`` and proves fastest; a lever must
-    beat the default by ``MIN_GAIN``; ties go to the smaller parameter error."""
-    default = levers.get("default", {})
-    base_peak = default.get("prove_peak_rss")
-    base_t = default.get("prove_s")
-    best = None
-    for name, row in levers.items():
-        if not (row.get("binds_commitments") and row.get("chains_exactly")):
-            continue
-        if row.get("max_abs_param_diff") is None or row["max_abs_param_diff"] >= 1e-3:
-            continue
-        t, _ = _lever_prove(row, default)
-        if t is None:
-            continue
-        peak = row.get("prove_peak_rss")
-        if name != "default" and base_peak and peak and peak > base_peak * PEAK_SLACK:
-            continue
-        if name != "default" and base_t and t > base_t * MIN_GAIN:
-            continue
-        key = (t, row["max_abs_param_diff"])
-        if best is None or key < best[0]:
-            best = (key, name, row)
-    return (best[1], best[2]) if best else None
-
-
-def render_levers(sec: dict[str, Any], step: dict[str, Any] | None = None) -> str:
-    d = sec["data"]
-    levers = d["levers"]
-    linked = levers.get("default", {}).get("prove", "").startswith("measured in the step section")
-    if linked and step:  # show the numbers the step section holds now
-        z = step["data"]["zkgrad"]
-        levers = {**levers, "default": {**levers["default"], **{k: z[k] for k in (
-            "setup_s", "setup_peak_rss", "prove_s", "prove_peak_rss", "pk_bytes", "proof_bytes")},
-            "prove": f"measured in the step section (prove_step, `{step['command']}`)"}}
-    default = levers.get("default", {})
-    rows = []
-    for name, r in levers.items():
-        t, measured = _lever_prove(r, default)
-        note = str(r.get("prove", ""))
-        diff = r.get("max_abs_param_diff")
-        rows.append([name, str(r["logrows"]), f"{_n(r['num_rows'])} ({_n(r['poseidon_rows'])})",
-                     str(r["lookup_range"]), "yes" if r["chains_exactly"] else "NO",
-                     "yes" if r["binds_commitments"] else "no (floor)",
-                     "-" if diff is None else f"{diff:.2e}",
-                     "-" if r.get("loss_diff") is None else f"{r['loss_diff']:.2e}",
-                     _s(r.get("setup_s")), _s(r.get("prove_s")), _gb(r.get("prove_peak_rss")), _gb(r.get("pk_bytes")),
-                     note])
-    header = ["lever (one change from default)", "logrows", "rows (Poseidon rows)", "lookup range", "chains exactly",
-              "binds commitments", "max abs param diff", "abs loss diff", "setup", "prove", "prove peak", "proving key",
-              "note"]
-    out = [f"## Levers on the training step: {d['model']} (1 repetition each)\n", _machine(sec), "\n",
-           "Default: `committed(\"step\", 12)`: inputs and outputs `hashed/public`, scale 12, rebase multiplier 1, "
-           "calibration `resources`, lookup safety margin 2.0, 2 inner columns. Each row changes one thing. "
-           "Fidelity columns come from the witness of step 0 against a float32 torch step from the same start. "
-           "`polycommit` and `private` give no chainable public commitment: they are floors, not options.\n\n",
-           _table(header, rows)]
-    pos = default.get("poseidon_rows") or 0
-    floor = levers.get("private (floor)", {})
-    half = 2 ** (default["logrows"] - 1) if default else 0
-    if default and pos > half:
-        model_rows = floor.get("num_rows")
-        out.append(f"\nThe Poseidon hashing of the committed tensors needs {pos:,} rows"
-                   + (f" and the step's arithmetic alone {model_rows:,} (the private floor)" if model_rows else "")
-                   + f"; halving to logrows {default['logrows'] - 1} would need at most {half:,}. No scale, margin or "
-                   f"calibration choice brings a circuit that binds these tensors with `hashed/public` below logrows "
-                   f"{default['logrows']}: those levers only shrink the lookup range.\n")
-    rec = recommend(levers)
-    if rec:
-        name, r = rec
-        t, measured = _lever_prove(r, default)
-        peak = r.get("prove_peak_rss", default.get("prove_peak_rss"))
-        met = t is not None and t <= 12 and peak is not None and peak <= 2.5e9
-        out.append(f"\nBest single change (binds, chains exactly, max abs param diff < 1e-3, prove peak at most "
-                   f"{PEAK_SLACK:.2f}x the default's, at least {1 - MIN_GAIN:.0%} faster than the default, else the default): "
-                   f"**{name}** ({_s(t)} prove{'' if measured else ', same shape as the default'}, "
-                   f"peak {_gb(peak)}, max abs param diff {r['max_abs_param_diff']:.2e}). "
-                   f"Issue 3 target (<= 12 s, <= 2.5 GB) met: **{'yes' if met else 'no'}**.\n")
-    return "".join(out)
-
-
-RENDERERS = {"step": render_step, "inference": render_inference, "levers": render_levers}
+RENDERERS = {"step": render_step, "inference": render_inference}
 
 
 SECTIONS = Path(__file__).parent / "sections"
@@ -235,11 +131,10 @@ SECTIONS = Path(__file__).parent / "sections"
 
 def render(results: dict[str, Any]) -> str:
     parts = [PREAMBLE]
-    for name in ("step", "inference", "levers"):
+    for name, draw in RENDERERS.items():
         sec = results.get("sections", {}).get(name)
         if sec:
-            extra = (results["sections"].get("step"),) if name == "levers" else ()
-            parts.append("\n" + RENDERERS[name](sec, *extra))
+            parts.append("\n" + draw(sec))
     if len(parts) == 1:
         parts.append("\nNo results yet: run `python -m benchmarks.run --quick`.\n")
     for extra_md in sorted(SECTIONS.glob("*.md")):  # measured by other scripts; each states its command

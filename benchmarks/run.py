@@ -1,8 +1,8 @@
 """Benchmarks of zkgrad's reference circuits against plain ezkl; writes BENCHMARKS.md.
 
-    python -m benchmarks.run --quick                      # small MLP, 1 repetition, settings-only levers
-    python -m benchmarks.run --repeat 3                   # digits MLP 64-16-10 batch 8: everything
-    python -m benchmarks.run --only levers --repeat 1     # one section; the others keep their last results
+    python -m benchmarks.run --quick                      # small MLP, 1 repetition
+    python -m benchmarks.run --repeat 3                   # digits MLP 64-16-10 batch 8: both sections
+    python -m benchmarks.run --only inference --repeat 1  # one section; the other keeps its last results
 
 Every stage whose memory is reported runs in its own process (``benchmarks.child``). zkgrad and
 plain ezkl calls alternate within a run, so machine load hits both alike. Results accumulate in
@@ -23,22 +23,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Sequence
 
-SECTIONS = ("step", "inference", "levers")
+SECTIONS = ("step", "inference")
 REPO = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
-                   help="digits MLP 64-4-10 batch 2 (small circuits), 1 repetition, levers without setup/prove")
+                   help="digits MLP 64-4-10 batch 2 (small circuits), 1 repetition")
     p.add_argument("--repeat", "-r", type=int, default=None, help="repetitions of each headline prove (median); default 3, quick 1")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections among {', '.join(SECTIONS)}")
-    p.add_argument("--prove-all-levers", action="store_true",
-                   help="setup and prove every lever, not only those that change logrows, columns or visibility")
-    p.add_argument("--levers", default=None, help="comma-separated lever names to run (default: all)")
-    p.add_argument("--prove-levers", default=None,
-                   help="comma-separated lever names allowed a setup and prove (default: every eligible one); "
-                        "the others get settings, rows and fidelity only")
     p.add_argument("--home", type=Path, default=Path(os.environ.get("ZKGRAD_HOME", "/tmp/bench-home")),
                    help="private ZKGRAD_HOME (SRS cache, circuits, work files)")
     p.add_argument("--results", type=Path, default=None, help="results JSON (default benchmarks/results/bench.json, kept in the repository; --quick: HOME/bench/results-quick.json)")
@@ -47,7 +41,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--render-only", action="store_true", help="only re-render --out from --results")
     p.add_argument("--regas", action="store_true",
                    help="only measure verification gas again for the proofs of the recorded step and inference sections")
-    p.add_argument("--keep", action="store_true", help="keep lever circuit folders (each proving key is GBs)")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
     unknown = [s for s in a.only if s not in SECTIONS]
@@ -61,21 +54,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         a.results = a.home / "bench" / "results-quick.json" if a.quick else REPO / "benchmarks" / "results" / "bench.json"
     if a.out is None:
         a.out = a.home / "bench" / "BENCHMARKS-quick.md" if a.quick else REPO / "BENCHMARKS.md"
-    a.lever_names = [s.strip() for s in a.levers.split(",")] if a.levers else None
-    a.prove_levers = [s.strip() for s in a.prove_levers.split(",")] if a.prove_levers else None
-    known = set(lever_configs())
-    bad = [n for n in (a.lever_names or []) + (a.prove_levers or []) if n not in known]
-    if bad:
-        p.error(f"unknown lever(s) {', '.join(bad)}; choose among {', '.join(known)}")
-    a.prior = {}
     return a
 
 
 # --- the reference model ------------------------------------------------------------------------
 def reference(quick: bool, scale: int = 12) -> SimpleNamespace:
-    from zkgrad import data
-    from zkgrad.circuits.checkpoint import genesis
-    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.model import data
+    from zkgrad.model.checkpoint import genesis
+    from zkgrad.model.spec import ModelSpec
 
     hidden, bs = (4, 2) if quick else (16, 8)
     spec = ModelSpec(factory="zkgrad.models:digits_mlp", factory_kwargs={"hidden": hidden}, loss="cross_entropy",
@@ -126,8 +112,8 @@ def _gas(circuit: Any, proofs: dict[str, Path]) -> dict[str, Any]:
     plus a VKA adapter when the single one is over EIP-170) on a private anvil, and estimate
     ``verifyProof(bytes,uint256[])`` for each proof."""
     from zkgrad.chain.anvil import anvil_node
-    from zkgrad.chain.client import connect
     from zkgrad.chain.deployments import deploy_verifier, verify_onchain
+    from zkgrad.node import connect
     from zkgrad.prover.proof import Proof
 
     v = circuit.verifier()
@@ -179,8 +165,8 @@ def _vk_same(a: Path, b: Path) -> bool:
 def bench_step(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
     import numpy as np
 
-    from zkgrad.circuits.artifacts import Circuit
     from benchmarks.child import run_child
+    from zkgrad.circuits.artifacts import Circuit
 
     ref = reference(args.quick)
     mc_dir = args.home / "circuits" / ("step-quick" if args.quick else "step")
@@ -247,11 +233,11 @@ def bench_step(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]
 def bench_inference(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
     import torch
 
+    from benchmarks.child import run_child
     from zkgrad.circuits.artifacts import Circuit
     from zkgrad.circuits.config import CircuitConfig
     from zkgrad.circuits.export import export_module, sample_json
-    from zkgrad.circuits.quant import dequantize, quantize
-    from benchmarks.child import run_child
+    from zkgrad.model.quant import dequantize, quantize
 
     ref = reference(args.quick)
     mc_dir = args.home / "circuits" / ("step-quick" if args.quick else "step")
@@ -280,7 +266,8 @@ def bench_inference(args: argparse.Namespace, work: Path, log: Any) -> dict[str,
         "mlp-inference-quick" if args.quick else "mlp-inference")),
         "config": CircuitConfig(kind="inference", scale=ref.spec.scale).to_dict()}, work)
     inference = Circuit.open(zc["path"])
-    for name, circuit, what in (("answer", answer, "weights as hashed/public inputs (AnswerLayout), batch 1"),
+    weights = f"weights as {answer.config.input_visibility} inputs (AnswerLayout, {ref.spec.commitment} commitment), batch 1"
+    for name, circuit, what in (("answer", answer, weights),
                                 ("inference", inference, "weights fixed in the circuit, input and output public, batch 1")):
         srs = circuit.srs
         plain_dir = work / f"plain-{name}"
@@ -315,163 +302,6 @@ def bench_inference(args: argparse.Namespace, work: Path, log: Any) -> dict[str,
     return {"model": ref.label.split(",")[0], "repeat": args.repeat, "circuits": rows}
 
 
-# --- section: levers on the step circuit -------------------------------------------------------------
-def lever_configs(scale: int = 12) -> dict[str, dict[str, Any]]:
-    """One change at a time from the default (``committed("step", 12)``: margin 2, 2 columns, resources)."""
-    return {
-        "default": {},
-        "scale=10": {"scale": 10},
-        "scale=8": {"scale": 8},
-        "target=accuracy": {"calibration_target": "accuracy"},
-        "margin=1.0": {"lookup_safety_margin": 1.0},
-        "margin=4.0": {"lookup_safety_margin": 4.0},
-        "cols=1": {"num_inner_cols": 1},
-        "cols=4": {"num_inner_cols": 4},
-        "polycommit (floor)": {"input_visibility": "polycommit", "output_visibility": "polycommit"},
-        "private (floor)": {"input_visibility": "private", "output_visibility": "private"},
-    }
-
-
-def _lever_config(ref: SimpleNamespace, graph: Any, change: dict[str, Any]) -> Any:
-    from zkgrad.circuits.config import committed
-
-    cfg = committed("step", ref.spec.scale, extra={"spec": ref.spec.to_dict(), "n_state": graph.n_state,
-                                                   "n_params": graph.n_params, "state_names": list(graph.state_names)})
-    return cfg.with_(**{k: v for k, v in change.items() if k != "scale"})
-
-
-def _settings_probe(onnx: Path, sample: dict[str, Any], cfg: Any, folder: Path) -> dict[str, Any]:
-    """The first, cheap stages of a compile (settings, calibrate, compile, witness): no setup."""
-    from zkgrad.circuits import engine
-
-    folder.mkdir(parents=True, exist_ok=True)
-    s, c, d, w = folder / "settings.json", folder / "model.compiled", folder / "input.json", folder / "witness.json"
-    d.write_text(json.dumps(sample))
-    engine.gen_settings(model=onnx, settings=s, args=engine.run_args(
-        input_visibility=cfg.input_visibility, output_visibility=cfg.output_visibility,
-        param_visibility=cfg.param_visibility, input_scale=cfg.scale, param_scale=cfg.scale,
-        scale_rebase_multiplier=cfg.scale_rebase_multiplier, num_inner_cols=cfg.num_inner_cols))
-    engine.calibrate(data=d, model=onnx, settings=s, target=cfg.calibration_target, scales=[cfg.scale],
-                     rebase_multipliers=[cfg.scale_rebase_multiplier], max_logrows=cfg.max_logrows,
-                     lookup_safety_margin=cfg.lookup_safety_margin)
-    engine.compile_circuit(model=onnx, compiled=c, settings=s)
-    engine.gen_witness(data=d, compiled=c, out=w)
-    st = json.loads(s.read_text())
-    return {"settings": st, "witness": json.loads(w.read_text())}
-
-
-def bench_levers(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
-    from zkgrad.circuits.artifacts import Circuit
-    from zkgrad.circuits.training import export_training_step
-    from zkgrad.prover.step import fidelity
-    from benchmarks.child import run_child
-
-    base = reference(args.quick)
-    graph = export_training_step(base.spec, work / "step.onnx")
-    default_dir = args.home / "circuits" / ("step-quick" if args.quick else "step") / "step"
-    names = args.lever_names or list(lever_configs())
-    rows: dict[str, Any] = {}
-    default_shape: tuple[Any, ...] | None = None
-    for name in names:
-        change = lever_configs()[name]
-        ref = reference(args.quick, scale=change.get("scale", 12)) if "scale" in change else base
-        cfg = _lever_config(ref, graph, change)
-        sample = ref.genesis.step_input(ref.x, ref.y)
-        log(f"levers: {name}: settings, calibrate, compile, witness")
-        probe = _settings_probe(graph.onnx_path, sample, cfg, work / "probe" / name.split()[0])
-        st, w = probe["settings"], probe["witness"]
-        outs = st.get("model_output_scales", [])
-        chains = all(s == cfg.scale for s in outs[:-1])
-        row: dict[str, Any] = {
-            "change": change, "logrows": st["run_args"]["logrows"], "num_rows": st.get("num_rows"),
-            "poseidon_rows": (st.get("module_sizes", {}).get("poseidon") or [0])[0],
-            "lookup_range": st["run_args"].get("lookup_range"), "num_inner_cols": st["run_args"]["num_inner_cols"],
-            "output_scales": outs, "chains_exactly": chains,
-            "binds_commitments": cfg.input_visibility.startswith("hashed"),
-        }
-        if chains:
-            after = ref.genesis.child_from_witness(w, loss_scale=int(outs[-1]))
-            fid = fidelity(graph.onnx_path, ref.spec, ref.genesis, ref.x, ref.y, after)
-            row.update(max_abs_param_diff=fid["max_abs_param_diff"], loss=after.loss, float_loss=fid["float_loss"],
-                       loss_diff=abs(after.loss - fid["float_loss"]) if after.loss is not None else None)
-        shape = (row["logrows"], row["num_rows"], row["num_inner_cols"], cfg.input_visibility, cfg.output_visibility)
-        if name == "default":
-            default_shape = shape
-        same_shape = default_shape is not None and shape == default_shape and name != "default"
-        if not chains:
-            row["prove"] = "skipped: parameters would not chain exactly"
-        elif args.quick:
-            row["prove"] = "skipped: --quick"
-        elif same_shape and not args.prove_all_levers:
-            row["prove"] = "not re-measured: same logrows, rows, columns and visibility as the default"
-        elif default_shape is not None and row["logrows"] > default_shape[0] and not args.prove_all_levers:
-            row["prove"] = "not measured: larger logrows than the default (2x the rows: strictly slower)"
-        elif args.prove_levers is not None and name not in args.prove_levers and name != "default":
-            earlier = _earlier_lever(args.prior.get("levers"), name, row)
-            if earlier:
-                row.update(earlier)
-            else:
-                row["prove"] = "not measured (time budget; see --prove-levers)"
-        elif name == "default" and _step_matches(args.prior.get("step"), default_dir):
-            step = args.prior["step"]["data"]["zkgrad"]
-            row.update(setup_s=step["setup_s"], setup_peak_rss=step["setup_peak_rss"], prove_s=step["prove_s"],
-                       prove_peak_rss=step["prove_peak_rss"], pk_bytes=step["pk_bytes"], proof_bytes=step["proof_bytes"],
-                       prove="measured in the step section (prove_step)")
-        elif name == "default" and (default_dir / "manifest.json").is_file():
-            row.update(_measure_circuit(Circuit.open(default_dir), sample, work, f"lever-{name}", run_child, log, name))
-        else:
-            log(f"levers: {name}: setup")
-            out = args.home / "circuits" / "levers" / name.split()[0]
-            zc = run_child("zk_compile", {"onnx": str(graph.onnx_path), "sample": sample, "out": str(out),
-                                          "config": cfg.to_dict()}, work)
-            circuit = Circuit.open(zc["path"])
-            row.update(setup_s=zc["timings"]["setup"], setup_peak_rss=zc["peak_rss_bytes"])
-            row.update(_measure_circuit(circuit, sample, work, f"lever-{name.split()[0]}", run_child, log, name))
-            if not args.keep:
-                shutil.rmtree(circuit.path, ignore_errors=True)
-        if "prove_s" in row and "command" not in row:
-            row["command"] = args.command
-        rows[name] = row
-    return {"model": base.label, "repeat": 1, "levers": rows}
-
-
-MEASURED = ("setup_s", "setup_peak_rss", "prove_s", "prove_peak_rss", "pk_bytes", "proof_bytes")
-
-
-def _earlier_lever(section: dict[str, Any] | None, name: str, row: dict[str, Any]) -> dict[str, Any] | None:
-    """The setup/prove figures an earlier run measured for the same lever circuit, with its command."""
-    old = (section or {}).get("data", {}).get("levers", {}).get(name)
-    if not old or "prove_s" not in old or (old["logrows"], old["num_rows"]) != (row["logrows"], row["num_rows"]):
-        return None
-    cmd = old.get("command") or section["command"]  # type: ignore[index]
-    return {**{k: old[k] for k in MEASURED if k in old}, "command": cmd, "prove": f"measured by `{cmd}`"}
-
-
-def _step_matches(step_section: dict[str, Any] | None, default_dir: Path) -> bool:
-    """Whether the step section measured this very default circuit (same config, same folder)."""
-    if not step_section or not (default_dir / "manifest.json").is_file():
-        return False
-    from zkgrad.circuits.artifacts import Circuit
-
-    cfg = Circuit.open(default_dir).manifest["config"]
-    return step_section["data"]["config"] == cfg | {"extra": "(spec)"}
-
-
-def _measure_circuit(circuit: Any, sample: dict[str, Any], work: Path, tag: str, run_child: Any, log: Any,
-                     name: str) -> dict[str, Any]:
-    data = work / f"{tag}.input.json"
-    data.write_text(json.dumps(sample))
-    log(f"levers: {name}: prove")
-    res = run_child("zk_prove", {"circuit": str(circuit.path), "data": str(data), "proof": str(work / f"{tag}.proof.json"),
-                                 "witness": str(work / f"{tag}.witness.json")}, work)
-    out = {"prove_s": res["timings"]["prove"], "prove_peak_rss": res["peak_rss_bytes"], "pk_bytes": _size(circuit.pk),
-           "proof_bytes": _proof_bytes(res["proof"])}
-    if "setup" in circuit.manifest.get("timings", {}):
-        out.setdefault("setup_s", circuit.manifest["timings"]["setup"])
-    return out
-
-
-# --- main ------------------------------------------------------------------------------------------------
 def load_results(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"sections": {}}
 
@@ -480,12 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["ZKGRAD_HOME"] = str(args.home)
     sys.path.insert(0, str(REPO))
-    from zkgrad import fsio
     from benchmarks.machine import command_line, machine
     from benchmarks.report import render
+    from zkgrad import fsio
 
     results = load_results(args.results)
-    args.prior = results.get("sections", {})
     args.command = command_line(list(argv) if argv is not None else None)
     if args.regas:
         regas(results, args, command_line(list(argv) if argv is not None else None))
@@ -498,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def log(msg: str) -> None:
             print(f"[{time.time() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
-        benches = {"step": bench_step, "inference": bench_inference, "levers": bench_levers}
+        benches = {"step": bench_step, "inference": bench_inference}
         for section in [s for s in SECTIONS if s in args.only]:
             m = machine()
             t0 = time.time()

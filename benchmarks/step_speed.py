@@ -77,10 +77,11 @@ def _prove_code(c: dict[str, Any]) -> str:
 def build(spec: Any, ds: Any, work: Path) -> dict[str, dict[str, Any]]:
     """Both circuits, compiled and set up; each entry names its folder, witness and SRS."""
     from benchmarks.ranges import settings_for
-    from zkgrad.circuits import engine, training
-    from zkgrad.circuits.checkpoint import genesis
+    from zkgrad import engine
+    from zkgrad.circuits import training
     from zkgrad.circuits.config import CalibrationPlan
     from zkgrad.circuits.model_circuits import calibration, compile_circuits
+    from zkgrad.model.checkpoint import genesis
 
     plan = CalibrationPlan()
     g = genesis(spec)
@@ -151,8 +152,8 @@ def render(res: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.machine import machine
     from benchmarks.ranges import models
-    from zkgrad import data as zdata
     from zkgrad import fsio
+    from zkgrad.model import data as zdata
     from zkgrad.train.demo import DemoConfig
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.step_speed", description=__doc__.splitlines()[0])

@@ -27,9 +27,9 @@ def calldata_gas(words: list[int]) -> int:
 
 def measure(hidden: int) -> dict[str, Any]:
     from zkgrad.chain.anvil import anvil_node
-    from zkgrad.chain.client import account, connect, contract_at, get_receipt
     from zkgrad.chain.registry import Registry
     from zkgrad.contracts import shipped
+    from zkgrad.node import account, connect, contract_at, get_receipt
     from zkgrad.prover.proof import Proof
     from zkgrad.train.demo import DemoConfig, run_demo
 

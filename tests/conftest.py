@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from web3 import Web3  # noqa: E402
 
 # --- chain: a real anvil node and a web3 connection to it ------------------------------
 from zkgrad.chain.anvil import ChainInfo, anvil_node
-from web3 import Web3  # noqa: E402
-
-from zkgrad.chain.client import connect
+from zkgrad.node import connect
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +83,7 @@ TINY_SPEC = dict(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_si
 def tiny_dataset():  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from zkgrad.data import Dataset
+    from zkgrad.model.data import Dataset
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(16, 4))
@@ -97,8 +96,8 @@ def tiny_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_dataset, zkgra
     (its 8 batches of seed 0, saved as data.npz beside it); tests that add steps copy it first."""
     import numpy as np
 
-    from zkgrad.circuits.dataset import commit_dataset
-    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.model.dataset import commit_dataset
+    from zkgrad.model.spec import ModelSpec
     from zkgrad.train.workspace import Workspace
 
     spec = ModelSpec(**TINY_SPEC)  # type: ignore[arg-type]

@@ -13,7 +13,12 @@ from zkgrad import contracts
 from zkgrad.chain.terms import Terms
 from zkgrad.layout import FIELD_MODULUS, commit
 from zkgrad.merkle import MerkleTree
-from zkgrad.toolchain import OPENZEPPELIN_VERSION, SOLC_VERSION, CompiledContract, find_solc
+from zkgrad.toolchain import (
+    OPENZEPPELIN_VERSION,
+    SOLC_VERSION,
+    CompiledContract,
+    find_solc,
+)
 
 
 def flip_proof_byte(src: Path, dst: Path, index: int = 100) -> Path:

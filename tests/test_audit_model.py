@@ -12,16 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from zkgrad.chain.client import connect
 from zkgrad.chain.deployments import deploy_verifier
+from zkgrad.chain.published import published_spec
 from zkgrad.chain.registry import Registry, deploy_registry
-from zkgrad.circuits.dataset import batch_proof, commit_dataset
-from zkgrad.circuits.published import published_spec
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.data import Dataset, batch
+from zkgrad.model.data import Dataset, batch
+from zkgrad.model.dataset import batch_proof, commit_dataset
+from zkgrad.model.spec import ModelSpec
+from zkgrad.node import connect
 from zkgrad.prover.step import prove_step
-from zkgrad.train.model_audit import audit_model
-from zkgrad.train.onchain import register
+from zkgrad.train.audit import audit_model
+from zkgrad.train.register import register
 from zkgrad.train.workspace import Workspace
 
 from .conftest import TINY_SPEC

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from zkgrad.circuits.artifacts import Circuit
+from zkgrad.devices import cuda_devices, float_providers
 from zkgrad.errors import BackendUnavailableError, InputError, ProverError
+from zkgrad.model.data import batch
 from zkgrad.prover.backends import (
     CpuBackend,
     GpuBackend,
@@ -19,8 +21,6 @@ from zkgrad.prover.backends import (
     ezkl_build,
     select_backend,
 )
-from zkgrad.devices import cuda_devices, float_providers
-from zkgrad.data import batch
 from zkgrad.prover.prove import prove, prove_witness, witness
 from zkgrad.prover.step import prove_step
 from zkgrad.verifier.offchain import verify
@@ -139,7 +139,7 @@ def test_a_proof_ezkl_wrote_damaged_never_lands(tiny_circuit, tiny_proof, tmp_pa
                                               monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """``prove_witness`` reads what ezkl wrote before renaming it onto ``out``: two encodings that
     disagree are a ProverError, and no proof appears."""
-    from zkgrad.circuits import engine
+    from zkgrad import engine
 
     from .helpers import flip_hex_nibble
 

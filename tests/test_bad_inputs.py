@@ -54,7 +54,7 @@ def _workspace_with(name: str, text: str) -> Callable[[Path], None]:
     """A workspace (spec and genesis) whose record file ``name`` was edited by hand into ``text``."""
 
     def make(p: Path) -> None:
-        from zkgrad.circuits.spec import ModelSpec
+        from zkgrad.model.spec import ModelSpec
         from zkgrad.train.workspace import Workspace
 
         from .conftest import TINY_SPEC
@@ -128,8 +128,8 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
     ("shape-wrong", {}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "1,5"], {}, 1,
      ["cannot run on an input of shape [1, 5]"]),
     ("factory-module", {}, ["export", "no_such_mod:f", "--input-shape", "1,4"], {}, 1, ["cannot import module"]),
-    ("factory-args", {}, ["export", "zkgrad.data:load", "--input-shape", "1,4"], {}, 1,
-     ["zkgrad.data:load() failed", "no arguments"]),
+    ("factory-args", {}, ["export", "zkgrad.model.data:load", "--input-shape", "1,4"], {}, 1,
+     ["zkgrad.model.data:load() failed", "no arguments"]),
     ("out-under-a-file", {"f": "a file"}, ["export", "zkgrad.models:tiny_mlp", "--input-shape", "1,4", "--out",
                                            "{tmp}/f/net.onnx"], {}, 1, ["file exists: {tmp}/f", "check the path"]),
     # --- proof files -------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def closed_port() -> int:
 @pytest.fixture(scope="module")
 def bare_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with a spec and genesis, no circuits: data and inputs are refused before compiling."""
-    from zkgrad.circuits.spec import ModelSpec
+    from zkgrad.model.spec import ModelSpec
     from zkgrad.train.workspace import Workspace
 
     from .conftest import TINY_SPEC

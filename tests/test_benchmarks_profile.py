@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.profile import KINDS, graph, inner_op, kind, loss_region, models, node_rows, profile, render
+from benchmarks.profile import (
+    KINDS,
+    graph,
+    inner_op,
+    kind,
+    loss_region,
+    models,
+    node_rows,
+    profile,
+    render,
+)
 
 LOG = """ezkl.graph.model|calculating num of constraints using dummy model layout...
 ezkl.graph.model|laying out 0: Input

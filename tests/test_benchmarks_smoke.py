@@ -8,25 +8,18 @@ from typing import Any
 
 import pytest
 
-from benchmarks.report import recommend, render
+from benchmarks.report import render
 from benchmarks.run import main, parse_args
 
 MACHINE = {"nproc": 2, "ram_gib": 23.4, "cpu": "AMD EPYC", "date": "2030-01-01 00:00:00 UTC", "loadavg": [3.1, 3, 3],
            "loadavg_end": [4.2, 4, 4], "python": "3.11.0", "ezkl": "23.0.5"}
 
 
-def _lever(logrows: int, diff: float, *, binds: bool = True, chains: bool = True, **kw: Any) -> dict[str, Any]:
-    return {"change": {}, "logrows": logrows, "num_rows": 123555, "poseidon_rows": 123555 if binds else 0,
-            "lookup_range": [-7018, 57166], "num_inner_cols": 2, "output_scales": [12] * 5, "chains_exactly": chains,
-            "binds_commitments": binds, "max_abs_param_diff": diff, "loss": 2.3, "float_loss": 2.3001,
-            "loss_diff": 1e-4, **kw}
-
-
 def fake_results() -> dict[str, Any]:
     side = {"setup_s": 90.0, "setup_peak_rss": 6_000_000_000, "witness_s": 0.5, "prove_s": 130.0,
             "prove_runs_s": [130.0], "prove_peak_rss": 5_500_000_000, "pk_bytes": 2_785_941_035, "proof_bytes": 12_345}
     step = {"model": "digits MLP 64-16-10, batch 8", "logrows": 17, "num_rows": 123555, "repeat": 1,
-            "config": {"input_visibility": "hashed/public", "scale": 12, "num_inner_cols": 2,
+            "config": {"input_visibility": "public", "scale": 12, "num_inner_cols": 2,
                        "lookup_safety_margin": 2.0, "calibration_target": "resources"},
             "zkgrad": {**side, "compile_total_s": 100.0, "prove_step_total_s": 133.0, "vk_bytes": 1, "proof_json_bytes": 2},
             "plain": {**side, "prove_s": 125.0, "prove_runs_s": [125.0], "calibrate_s": 0.6,
@@ -38,25 +31,19 @@ def fake_results() -> dict[str, Any]:
     inf_side = {"setup_s": 5.0, "prove_s": 4.0, "witness_s": 0.1, "prove_peak_rss": 300_000_000, "pk_bytes": 50_000_000,
                 "proof_bytes": 5000}
     inference = {"model": "digits MLP 64-16-10", "repeat": 1, "circuits": {"answer": {
-        "what": "weights hashed", "logrows": 15, "num_instances": 15, "zkgrad": inf_side,
+        "what": "weights as public inputs", "logrows": 15, "num_instances": 15, "zkgrad": inf_side,
         "plain": {**inf_side, "settings_identical": True, "vk_identical": True}, "ratio": {"prove": 1.0, "peak": 1.0},
         "gas": {"runtime_size": 20000, "deploy_gas": 1, "verify_gas_zkgrad": 555_555}}}}
-    levers = {"model": "digits MLP", "repeat": 1, "levers": {
-        "default": _lever(17, 2.8e-4, prove_s=130.0, setup_s=90.0, prove_peak_rss=5_500_000_000, pk_bytes=2_785_941_035),
-        "scale=8": _lever(17, 4.5e-3, prove="not re-measured: same shape"),
-        "cols=4": _lever(17, 2.8e-4, prove_s=100.0, prove_peak_rss=6_000_000_000),
-        "private (floor)": _lever(17, 2.8e-4, binds=False, prove_s=20.0),
-    }}
     sec = lambda d: {"command": "python -m benchmarks.run --repeat 1", "machine": MACHINE, "wall_s": 1.0, "data": d}
-    return {"sections": {"step": sec(step), "inference": sec(inference), "levers": sec(levers)}}
+    return {"sections": {"step": sec(step), "inference": sec(inference)}}
 
 
 def test_parse_args_defaults_and_quick(tmp_path: Path) -> None:
     full = parse_args(["--home", str(tmp_path)])
-    assert full.repeat == 3 and full.only == ["step", "inference", "levers"]
+    assert full.repeat == 3 and full.only == ["step", "inference"]
     assert full.results == Path(__file__).parents[1] / "benchmarks" / "results" / "bench.json"
-    quick = parse_args(["--quick", "--only", "levers", "--levers", "default,cols=4", "--home", str(tmp_path)])
-    assert quick.repeat == 1 and quick.only == ["levers"] and quick.lever_names == ["default", "cols=4"]
+    quick = parse_args(["--quick", "--only", "inference", "--home", str(tmp_path)])
+    assert quick.repeat == 1 and quick.only == ["inference"]
     assert quick.results.name == "results-quick.json"
     assert quick.out == tmp_path / "bench" / "BENCHMARKS-quick.md"  # a smoke run never replaces the real file
     assert full.out.name == "BENCHMARKS.md" and full.out.parent == Path(__file__).resolve().parent.parent
@@ -72,24 +59,11 @@ def test_parse_args_refuses_bad_values(argv: list[str]) -> None:
 def test_render_states_command_machine_and_numbers() -> None:
     md = render(fake_results())
     assert md.startswith("# Benchmarks")
-    assert md.count("Command: `python -m benchmarks.run --repeat 1`") == 3
+    assert md.count("Command: `python -m benchmarks.run --repeat 1`") == 2
     assert "2 cores (AMD EPYC), 23.4 GiB RAM" in md
     assert "| prove (median of 1) | 130.0 s | 125.0 s | 1.04x |" in md
     assert "700,123" in md and "555,555" in md
     assert "VkaVerifier" in md  # how an oversized verifier is deployed is said
-    assert "no (floor)" in md
-
-
-def test_recommend_needs_binding_chaining_and_fidelity() -> None:
-    levers = fake_results()["sections"]["levers"]["data"]["levers"]
-    name, row = recommend(levers)  # type: ignore[misc]
-    assert name == "cols=4"  # private is faster but binds nothing; scale=8 is off by more than 1e-3
-    levers["cols=4"]["prove_peak_rss"] = 10_000_000_000  # faster but far more memory: not better
-    assert recommend(levers)[0] == "default"  # type: ignore[index]
-    levers["cols=4"].update(prove_peak_rss=5_500_000_000, prove_s=125.0)  # within noise of the default
-    assert recommend(levers)[0] == "default"  # type: ignore[index]
-    levers["cols=4"].update(prove_s=100.0, chains_exactly=False)
-    assert recommend(levers)[0] == "default"  # type: ignore[index]
 
 
 def test_render_only_writes_markdown_from_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,5 +72,5 @@ def test_render_only_writes_markdown_from_results(tmp_path: Path, monkeypatch: p
     results.write_text(json.dumps(fake_results()))
     assert main(["--render-only", "--results", str(results), "--out", str(out), "--home", str(tmp_path)]) == 0
     text = out.read_text()
-    assert "## Training step" in text and "## Levers" in text and "**cols=4**" in text
+    assert "## Training step" in text and "## Inference" in text and "Levers" not in text
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary left behind

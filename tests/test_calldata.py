@@ -11,7 +11,6 @@ from eth_abi import encode
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from web3 import Web3
 
 from zkgrad.chain.calldata import find_update

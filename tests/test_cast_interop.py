@@ -14,11 +14,11 @@ from eth_utils import keccak
 from web3 import Web3
 
 from zkgrad.chain.anvil import ChainInfo
-from zkgrad.chain.client import contract_at, deploy, dev_account, transact
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, claim_word, commit
 from zkgrad.merkle import leaf_hash
+from zkgrad.node import contract_at, deploy, dev_account, transact
 from zkgrad.toolchain import find_cast
 
 from .helpers import StubDataset, compile_test_contracts

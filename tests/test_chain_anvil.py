@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from zkgrad.chain.anvil import LOCAL_CHAIN_ID, LocalChain, anvil_node, free_port, rpc_chain_id
+from zkgrad.chain.anvil import (
+    LOCAL_CHAIN_ID,
+    LocalChain,
+    anvil_node,
+    free_port,
+    rpc_chain_id,
+)
 from zkgrad.errors import ChainError
 
 pytestmark = pytest.mark.chain

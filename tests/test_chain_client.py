@@ -11,7 +11,14 @@ from eth_utils import keccak
 from web3 import Web3
 
 from zkgrad.chain.anvil import ChainInfo, anvil_node, free_port
-from zkgrad.chain.client import (
+from zkgrad.errors import (
+    ChainError,
+    DeploymentError,
+    InputError,
+    RpcUnreachableError,
+    TransactionRevertedError,
+)
+from zkgrad.node import (
     KEY_ENV,
     account,
     call,
@@ -21,13 +28,6 @@ from zkgrad.chain.client import (
     deploy,
     dev_account,
     transact,
-)
-from zkgrad.errors import (
-    ChainError,
-    DeploymentError,
-    InputError,
-    RpcUnreachableError,
-    TransactionRevertedError,
 )
 from zkgrad.toolchain import CompiledContract, ContractSizeWarning, find_solc
 

@@ -11,15 +11,15 @@ import ezkl
 import numpy as np
 import pytest
 
-import zkgrad.circuits.checkpoint as checkpoint_mod
-from zkgrad.circuits import engine
-from zkgrad.circuits.checkpoint import Checkpoint, batch_words, genesis, tensor_hash
+from zkgrad import engine
 from zkgrad.circuits.config import committed
-from zkgrad.circuits.quant import int_to_felt, quantize
-from zkgrad.circuits.spec import ModelSpec
 from zkgrad.circuits.training import export_training_step, float_step
 from zkgrad.errors import InputError
 from zkgrad.layout import FIELD_MODULUS, StepLayout, commit, felt
+from zkgrad.model import checkpoint as checkpoint_mod
+from zkgrad.model.checkpoint import Checkpoint, batch_words, genesis, tensor_hash
+from zkgrad.model.quant import int_to_felt, quantize
+from zkgrad.model.spec import ModelSpec
 
 TINY = ModelSpec(factory="zkgrad.models:tiny_mlp", loss="mse", lr=0.25, batch_size=2,
                  input_shape=(4,), target_shape=(3,), scale=12)

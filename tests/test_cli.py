@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -12,9 +13,9 @@ from onnx import TensorProto, helper
 
 from .helpers import change_instance, flip_hex_nibble, run_cli
 
+
 def _commands() -> list[list[str]]:
     """Every command and group of the typer app, walked from its click tree."""
-    from typing import Any
 
     import typer
 
@@ -43,6 +44,49 @@ def test_every_command_has_help(cmd: list[str], capsys: pytest.CaptureFixture[st
     code, out, _ = run_cli([*cmd, "--help"], capsys)
     assert code == 0
     assert "Usage" in out
+
+
+def _data_params() -> list[tuple[str, str]]:
+    """(command, parameter) for every parameter of the app that takes training or held-out data."""
+    import typer
+
+    from zkgrad.cli.main import app
+
+    found = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        for p in getattr(cmd, "params", []):
+            if p.name in ("data", "held_out"):
+                found.append((" ".join(path), p.name))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_data_argument_takes_files_and_built_in_names() -> None:
+    """One resolver: each command's data parameter is text (a file or digits:<train|test>:SEED)."""
+    import typer
+
+    from zkgrad.cli.data_opts import source_name
+    from zkgrad.cli.main import app
+    from zkgrad.errors import InputError
+
+    params = _data_params()
+    assert {("train", "data"), ("audit", "data"), ("model compile", "data"), ("data commit", "data")} <= set(params)
+    root = typer.main.get_command(app)
+    for path, name in params:
+        cmd = root
+        for part in path.split():
+            cmd = cmd.commands[part]  # type: ignore[attr-defined]
+        param = next(p for p in cmd.params if p.name == name)
+        usage, text = param.get_help_record(cmd.context_class(cmd))
+        assert usage.endswith("<str>") and "digits:" in text, (path, name, usage, text)  # text, not a Path
+    assert source_name("digits:train:3") == "digits:train:3" and source_name(None) == "digits"
+    assert source_name(None, None) is None and source_name("x.npz") == str(Path("x.npz").resolve())
+    with pytest.raises(InputError, match="unknown built-in data 'digits:valid:1'"):
+        source_name("digits:valid:1")
 
 
 def _one_line_error(code: int, err: str, needle: str) -> None:
@@ -146,7 +190,7 @@ def test_a_proof_whose_two_encodings_disagree_is_refused_in_one_line(tiny_circui
                                                                      index: int) -> None:  # type: ignore[no-untyped-def]
     """One nibble of ``hex_proof`` flipped: ezkl alone still accepts the file (it reads ``proof``),
     while ``submit`` and ``verify --onchain`` would send other bytes. zkgrad refuses it, one line."""
-    from zkgrad.circuits import engine
+    from zkgrad import engine
 
     _, circuit = tiny_circuit
     bad = flip_hex_nibble(tiny_proof.path, tmp_path / "bad.json", index)
@@ -163,7 +207,7 @@ def test_offchain_verification_checks_the_bytes_the_chain_is_sent(tiny_circuit, 
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """What ezkl is given off chain is rebuilt from ``proof_bytes`` and the field elements of the
     public values: the calldata's bytes, whatever else the file holds."""
-    from zkgrad.circuits import engine
+    from zkgrad import engine
     from zkgrad.prover.proof import Proof
     from zkgrad.verifier import offchain
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from zkgrad import data
-from zkgrad.circuits.spec import ModelSpec
+from zkgrad.model import data
+from zkgrad.model.spec import ModelSpec
 from zkgrad.prover.step import prove_step
 from zkgrad.train.workspace import Workspace
 from zkgrad.verifier.offchain import verify
@@ -30,5 +30,5 @@ def test_conv_net_three_chained_steps(tmp_path: Path) -> None:
         assert circuits.step_layout.before_commitment(inst) == ck.commitment
         assert circuits.step_layout.after_commitment(inst) == sp.after.commitment
         assert verify(sp.proof, circuits.step)
-        assert sp.summary["max_abs_param_diff"] < 5e-3
+        assert sp.summary.max_abs_param_diff < 5e-3
         ck = sp.after

@@ -11,15 +11,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from zkgrad.circuits.checkpoint import batch_words, genesis, tensor_words
-from zkgrad.circuits.dataset import (DatasetCommitment, batch_commitment, batch_proof, check, commit_dataset,
-                                     data_sha256, schedule_index)
-from zkgrad.circuits.quant import quantize
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.data import Dataset, batch, batch_indices, named
 from zkgrad.errors import InputError
 from zkgrad.layout import StepLayout, commit
 from zkgrad.merkle import leaf_hash, verify
+from zkgrad.model.checkpoint import batch_words, genesis, tensor_words
+from zkgrad.model.data import Dataset, batch, batch_indices, named
+from zkgrad.model.dataset import (
+    DatasetCommitment,
+    batch_commitment,
+    batch_proof,
+    check,
+    commit_dataset,
+    data_sha256,
+    schedule_index,
+)
+from zkgrad.model.quant import quantize
+from zkgrad.model.spec import ModelSpec
 
 from .conftest import TINY_SPEC
 from .helpers import run_cli

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from zkgrad.chain.client import connect
 from zkgrad.chain.registry import Registry
 from zkgrad.circuits.evaluation import compile_evaluation, evaluation_input
-from zkgrad.data import Dataset, named
 from zkgrad.errors import TransactionRevertedError
+from zkgrad.model.data import Dataset, named
+from zkgrad.node import connect
 from zkgrad.prover.prove import prove
 from zkgrad.train.workspace import Workspace
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from zkgrad.circuits import engine
+from zkgrad import engine
 from zkgrad.errors import CircuitError, ProverError
 
 

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from zkgrad import data
 from zkgrad.circuits.artifacts import Circuit
-from zkgrad.circuits.checkpoint import Checkpoint, genesis
 from zkgrad.circuits.evaluation import (
     compile_evaluation,
     count_correct,
@@ -24,12 +22,14 @@ from zkgrad.circuits.evaluation import (
     held_out_commitment,
 )
 from zkgrad.circuits.model_circuits import ModelCircuits
-from zkgrad.circuits.quant import quantize
-from zkgrad.circuits.spec import ModelSpec
 from zkgrad.circuits.training import float_step
-from zkgrad.data import Dataset
 from zkgrad.errors import InputError
 from zkgrad.layout import EvalLayout
+from zkgrad.model import data
+from zkgrad.model.checkpoint import Checkpoint, genesis
+from zkgrad.model.data import Dataset
+from zkgrad.model.quant import quantize
+from zkgrad.model.spec import ModelSpec
 from zkgrad.prover.prove import prove
 from zkgrad.verifier.offchain import verify
 from zkgrad.verifier.solidity import build_verifier

@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 from zkgrad import toolchain
 
 TOOLCHAIN_TESTS = {
@@ -19,6 +21,7 @@ REGISTRY_TESTS = "tests/forge/ZkgradRegistry.t.sol"
 INVARIANT_TESTS = "tests/forge/RegistryInvariants.t.sol"
 
 
+@pytest.mark.forge
 def test_forge_test_passes() -> None:
     forge = toolchain.find_forge()  # absent: fails with the install command, never skips
     done = subprocess.run([str(forge), "test", "--json"], cwd=toolchain.repo_root(), env=toolchain.forge_env(),

@@ -13,10 +13,19 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from zkgrad.chain.client import account, block_number, chain_id, connect, contract_at, deploy, dev_account, transact
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.errors import ChainError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, claim_word, commit
+from zkgrad.node import (
+    account,
+    block_number,
+    chain_id,
+    connect,
+    contract_at,
+    deploy,
+    dev_account,
+    transact,
+)
 
 from .helpers import StubDataset, compile_test_contracts, run_cli
 from .rpc_proxy import LimitedRpc
@@ -176,11 +185,11 @@ def test_audit_of_real_steps_through_a_limited_provider(anvil: Any, tiny_workspa
     sent directly and through a prover contract, audit re-verifies them through the limited proxy,
     CLI included; a third sent by the contract from its storage cannot be re-verified, and the audit
     says so."""
-    from zkgrad.chain.audit import audit
-    from zkgrad.circuits.dataset import batch_proof
-    from zkgrad.data import batch
+    from zkgrad.chain.lineage_audit import audit
+    from zkgrad.model.data import batch
+    from zkgrad.model.dataset import batch_proof
     from zkgrad.prover.step import prove_step
-    from zkgrad.train.onchain import register
+    from zkgrad.train.register import register
 
     from .conftest import TINY_SPEC
     from .helpers import copy_workspace

@@ -1,8 +1,9 @@
-"""zkgrad's imports flow one way: circuits → prover → verifier → chain → train → cli.
+"""zkgrad's imports flow one way: model → circuits → prover → verifier → chain → train → cli.
 
 Every import in the package (at module level or inside a function) is read from the source; an
-arrow from a lower stage to a higher one fails. Modules outside the stage packages (errors,
-fsio, layout, toolchain, contracts, ...) are shared by all stages and import none of them.
+arrow from a lower stage to a higher one fails. Modules outside the stage packages, the ground
+floor (errors, fsio, layout, the ezkl edge ``engine``, toolchain, contracts, ...), are shared by
+all stages and import none of them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import zkgrad
 
-STAGES = ("circuits", "prover", "verifier", "chain", "train", "cli")
+STAGES = ("model", "circuits", "prover", "verifier", "chain", "train", "cli")
 ROOT = Path(zkgrad.__file__).resolve().parent
 
 
@@ -65,7 +66,7 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     assert len(list(ROOT.rglob("*.py"))) > 40  # the walk really covers the package
     fake = tmp_path / "zkgrad"
     (fake / "circuits").mkdir(parents=True)
-    (fake / "fsio.py").write_text("from zkgrad.circuits import engine\n")
+    (fake / "fsio.py").write_text("from zkgrad.circuits import export\n")
     (fake / "circuits" / "compile.py").write_text(
         "from . import engine\nfrom ..errors import CircuitError\n\n"
         "def f():\n    from ..verifier.solidity import build_verifier\n")
@@ -73,3 +74,53 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
         "zkgrad/circuits/compile.py:5: zkgrad.circuits.compile imports zkgrad.verifier.solidity",
         "zkgrad/fsio.py:1: zkgrad.fsio imports zkgrad.circuits",
     ]
+
+
+def import_cycles(root: Path = ROOT) -> list[list[str]]:
+    """Each set of modules that import one another round a circle (any import, lazy ones too)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        graph[_module(path, root)] = {m for _, m in _imports(path, root)}
+    for targets in graph.values():  # 'from zkgrad.x import name' where name is no module: the import of x
+        targets.intersection_update(graph)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                cycles.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_two_modules_import_each_other_round_a_circle() -> None:
+    assert import_cycles() == []
+
+
+def test_the_check_sees_a_circle(tmp_path: Path) -> None:
+    fake = tmp_path / "zkgrad"
+    (fake / "prover").mkdir(parents=True)
+    (fake / "prover" / "pool.py").write_text("def open_pool():\n    from .ray_pool import RayPool\n")
+    (fake / "prover" / "ray_pool.py").write_text("from .pool import ProveJob\n")
+    (fake / "prover" / "jobs.py").write_text("from ..errors import ProverError\n")
+    assert import_cycles(fake) == [["zkgrad.prover.pool", "zkgrad.prover.ray_pool"]]

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from zkgrad.chain.client import connect
-from zkgrad.chain.deployments import deploy_verifier, verify_onchain
+from zkgrad.chain.deployments import (
+    Deployments,
+    deploy_verifier,
+    recorded_verifier,
+    verify_onchain,
+)
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module
+from zkgrad.node import connect
 from zkgrad.verifier.calldata import VERIFY_SELECTOR, VERIFY_SIGNATURE
 from zkgrad.verifier.offchain import verify
 
@@ -97,7 +102,7 @@ def test_onchain_accepts_and_refuses_tampered(compiled, proved, anvil, tmp_path:
     _, circuit = compiled
     w3 = connect(anvil.rpc_url)
     dep = deploy_verifier(w3, circuit)
-    assert circuit.deployed_address(anvil.chain_id) == dep.address
+    assert recorded_verifier(w3, circuit) == dep.address
     verdict, gas = verify_onchain(w3, dep.address, proved.proof)
     assert verdict and gas > 0
     assert_tampered_refused_onchain(w3, dep.address, proved.path, tmp_path)
@@ -111,17 +116,16 @@ def test_recorded_address_holding_other_code_is_not_trusted(compiled, anvil, tmp
     holds other code (here: a registry) is neither used to verify nor reused on deploy."""
     import shutil
 
-    from zkgrad.chain.deployments import recorded_verifier
     from zkgrad.circuits.artifacts import Circuit
     from zkgrad.errors import DeploymentError
-    from zkgrad.train.onchain import ensure_registry
+    from zkgrad.train.register import ensure_registry
 
     _, circuit = compiled
     copy = Circuit(Path(shutil.copytree(circuit.path, tmp_path / "circuit")))
     w3 = connect(anvil.rpc_url)
     other = ensure_registry(w3).address
-    copy.record_deployment(anvil.chain_id, {"address": other, "tx_hash": "0x", "gas_used": 0, "block": 0,
-                                            "kind": "single", "code_hash": "0x" + "00" * 32})
+    Deployments(copy).record(anvil.chain_id, {"address": other, "tx_hash": "0x", "gas_used": 0, "block": 0,
+                                             "kind": "single", "code_hash": "0x" + "00" * 32})
     with pytest.raises(DeploymentError, match="holds other code"):
         recorded_verifier(w3, copy)
     dep = deploy_verifier(w3, copy)

@@ -12,11 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zkgrad.chain.anvil import ChainInfo
-from zkgrad.chain.client import call, chain_id, connect, contract_at
-from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.chain.registry import HEAD, deploy_registry
+from zkgrad.contracts import REGISTRY, shipped
 from zkgrad.errors import InputError
-from zkgrad.layout import FIELD_MODULUS, AnswerLayout, EvalLayout, StepLayout, claim_word, commit, felt
+from zkgrad.layout import (
+    FIELD_MODULUS,
+    AnswerLayout,
+    EvalLayout,
+    StepLayout,
+    claim_word,
+    commit,
+    felt,
+)
+from zkgrad.node import call, chain_id, connect, contract_at
 
 SHAPES = [(s, b, k) for s in (1, 2, 3, 5, 13, 650, 1210) for b in (1, 2, 7, 592) for k in (1, 3, 10)]
 

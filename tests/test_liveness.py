@@ -18,17 +18,17 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from zkgrad.chain.client import account, connect
 from zkgrad.chain.registry import Registry
-from zkgrad.circuits.dataset import commit_dataset
 from zkgrad.circuits.model_circuits import ModelCircuits
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.cli.demo_cmds import _on_accepted
 from zkgrad.cli.output import Output
+from zkgrad.cli.train_cmds import _on_accepted
+from zkgrad.model.dataset import commit_dataset
+from zkgrad.model.spec import ModelSpec
+from zkgrad.node import account, connect
 from zkgrad.prover.step import PendingStep, StepProof
 from zkgrad.train.loop import serial_prover, train
+from zkgrad.train.register import ensure_registry, register
 from zkgrad.train.submit import SENT
-from zkgrad.train.onchain import ensure_registry, register
 from zkgrad.train.workspace import Workspace
 
 from .conftest import TINY_SPEC
@@ -81,7 +81,7 @@ def test_a_reorg_that_drops_accepted_updates_loses_nothing(tiny_workspace, tiny_
 
     def counting(circuits: ModelCircuits, pendings: list[PendingStep]) -> Iterator[StepProof]:
         for sp in serial_prover(circuits, pendings):
-            proven.append(int(sp.summary["version"]))
+            proven.append(sp.summary.version)
             yield sp
 
     def drop_two(a) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,12 @@ import torch
 from eth_utils import keccak
 from web3 import Web3
 
-from zkgrad.chain.client import call, contract_at, deploy, get_code, transact
-from zkgrad.chain.deployments import compiled_verifier, deploy_verifier, verifier_mismatch, verify_onchain
+from zkgrad.chain.deployments import (
+    compiled_verifier,
+    deploy_verifier,
+    verifier_mismatch,
+    verify_onchain,
+)
 from zkgrad.chain.registry import Registry, deploy_registry
 from zkgrad.chain.terms import Terms
 from zkgrad.circuits.artifacts import Circuit
@@ -25,6 +29,7 @@ from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module, sample_json
 from zkgrad.errors import TransactionRevertedError
 from zkgrad.layout import AnswerLayout, StepLayout, commit
+from zkgrad.node import call, contract_at, get_code, transact
 from zkgrad.prover.prove import prove
 from zkgrad.verifier.solidity import build_verifier
 
@@ -55,7 +60,7 @@ def _lookalike_initcode(runtime: bytes, storage: dict[int, bytes]) -> bytes:
 
 
 def _send_initcode(w3: Web3, initcode: bytes) -> str:
-    from zkgrad.chain.client import dev_account
+    from zkgrad.node import dev_account
 
     me = dev_account(0)
     tx = {"from": me.address, "data": "0x" + initcode.hex(), "nonce": w3.eth.get_transaction_count(me.address),

@@ -168,7 +168,7 @@ def test_model_init_onto_a_users_folder_is_refused_and_an_empty_one_used(tmp_pat
 # --- prove --------------------------------------------------------------------------------
 @pytest.mark.proof
 def test_failed_prove_leaves_no_witness(tiny_circuit, tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    from zkgrad.circuits import engine
+    from zkgrad import engine
     from zkgrad.errors import ProverError
 
     d, circuit = tiny_circuit
@@ -192,9 +192,9 @@ def test_failed_prove_leaves_no_witness(tiny_circuit, tmp_path: Path, monkeypatc
 @pytest.mark.proof
 def test_prove_step_out_refuses_a_users_folder_and_replaces_an_older_step_whole(  # type: ignore[no-untyped-def]
         tiny_workspace, tiny_dataset, tmp_path: Path, monkeypatch, capsys) -> None:
-    from zkgrad.circuits import engine
-    from zkgrad.data import batch
+    from zkgrad import engine
     from zkgrad.errors import ProverError
+    from zkgrad.model.data import batch
 
     spec = tiny_workspace.spec
     x, y = batch(tiny_dataset, spec.batch_size, 0, 0)

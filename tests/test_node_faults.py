@@ -30,7 +30,15 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from zkgrad.chain.anvil import ChainInfo, anvil_node
-from zkgrad.chain.client import (
+from zkgrad.chain.registry import Registry, deploy_registry
+from zkgrad.contracts import REGISTRY, shipped
+from zkgrad.errors import (
+    ChainError,
+    NodeUnavailableError,
+    RpcUnreachableError,
+    TransactionPendingError,
+)
+from zkgrad.node import (
     KEY_ENV,
     MAX_FEE_ENV,
     Patience,
@@ -40,9 +48,6 @@ from zkgrad.chain.client import (
     find_landed,
     landed_deployment,
 )
-from zkgrad.chain.registry import Registry, deploy_registry
-from zkgrad.contracts import REGISTRY, shipped
-from zkgrad.errors import ChainError, NodeUnavailableError, RpcUnreachableError, TransactionPendingError
 
 from .rpc_proxy import LimitedRpc
 
@@ -341,7 +346,7 @@ def test_find_landed_waits_for_a_pending_version_then_says_it_is_pending(direct:
 # --- a whole command through a faulty node ---------------------------------------------------------
 def test_register_through_a_node_that_drops_every_answer_to_a_send(tiny_workspace, anvil: ChainInfo,
                                                                   tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from zkgrad.train.onchain import register
+    from zkgrad.train.register import register
 
     from .helpers import copy_workspace
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from zkgrad.circuits import engine
+from zkgrad import engine
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.export import export_module, sample_json
 from zkgrad.circuits.onnx_ops import SUPPORTED_OPS, TRACT_OPS, check_onnx_ops
@@ -183,7 +183,8 @@ class Recurrent(torch.nn.Module):
 
 
 @pytest.mark.proof
-@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("kind", [pytest.param("RNN", marks=pytest.mark.slow), "LSTM",
+                                  pytest.param("GRU", marks=pytest.mark.slow)])  # LSTM: the most gates
 def test_recurrent_model_compiles_proves_and_verifies(kind: str, tmp_path: Path) -> None:
     torch.manual_seed(5)
     net, x = Recurrent(kind), torch.randn(1, 3, 2)  # batch 1, sequence length 3

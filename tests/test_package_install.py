@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from zkgrad.data import batch
+from zkgrad.model.data import batch
 
 from .conftest import TINY_SPEC
 from .helpers import copy_workspace

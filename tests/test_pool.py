@@ -15,10 +15,17 @@ import pytest
 
 from zkgrad.circuits.artifacts import Circuit, sha256_bytes
 from zkgrad.errors import BackendUnavailableError, CircuitError, InputError, ProverError
-from zkgrad.prover.pool import JobFailure, LocalPool, ProveJob, SerialPool, open_pool
-from zkgrad.prover.prove import prove
 from zkgrad.prover.backends import GpuBackend
-from zkgrad.prover.ray_pool import CACHE_TABLE, RayPool, gpus_for, make_bundle, materialize
+from zkgrad.prover.jobs import JobFailure, ProveJob
+from zkgrad.prover.pool import LocalPool, SerialPool, open_pool
+from zkgrad.prover.prove import prove
+from zkgrad.prover.ray_pool import (
+    CACHE_TABLE,
+    RayPool,
+    gpus_for,
+    make_bundle,
+    materialize,
+)
 from zkgrad.verifier.offchain import verify
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zkgrad.chain.client import connect
-from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.node import connect
+from zkgrad.train.register import ensure_registry, register
 
 from .helpers import copy_workspace, run_cli
 

@@ -80,7 +80,7 @@ def test_debug_shows_ezkl_messages(tiny_circuit, tiny_proof, capfd) -> None:  # 
 
 def test_reusable_verifier_notice_only_with_debug(tiny_circuit, tmp_path: Path, capfd, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """ezkl warns "Reusable verifier support is experimental" (once a process): not on stderr."""
-    from zkgrad.circuits import engine
+    from zkgrad import engine
 
     _, c = tiny_circuit
     monkeypatch.delenv("ZKGRAD_DEBUG", raising=False)
@@ -100,8 +100,8 @@ def test_reusable_verifier_notice_only_with_debug(tiny_circuit, tmp_path: Path, 
 def test_train_shows_each_step_in_a_log(tiny_workspace, tiny_dataset, anvil, tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
     """stderr not a terminal: one plain line per proven step with its time and what is left, then the
     accepted line; no spinner frames, no ezkl text."""
-    from zkgrad.chain.client import connect
-    from zkgrad.train.onchain import ensure_registry, register
+    from zkgrad.node import connect
+    from zkgrad.train.register import ensure_registry, register
 
     ws = copy_workspace(tiny_workspace, tmp_path / "model")
     np.savez(tmp_path / "data.npz", x=tiny_dataset.x, y=tiny_dataset.labels)
@@ -126,9 +126,9 @@ def test_prover_child_stderr_is_kept_for_the_error(tiny_circuit, tmp_path: Path,
     """The prove child's stderr does not reach the terminal; a failure is still one ProverError."""
     import sys
 
-    from zkgrad.circuits import engine
-    from zkgrad.circuits.watchdog import run_watched
+    from zkgrad import engine
     from zkgrad.errors import ProverError
+    from zkgrad.watchdog import run_watched
 
     with open(tmp_path / "child.txt", "wb") as sink:
         rc = run_watched([sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"], stall_s=30,

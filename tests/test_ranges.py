@@ -22,12 +22,12 @@ import psutil
 import pytest
 import torch
 
-from zkgrad.circuits import engine
+from zkgrad import engine
 from zkgrad.circuits.compile import compile_model
 from zkgrad.circuits.config import CalibrationPlan, CircuitConfig
 from zkgrad.circuits.export import export_module, sample_json
-from zkgrad.circuits.watchdog import Sample, Stalled, run_watched, sample, watch
 from zkgrad.errors import InputError, ProverError
+from zkgrad.watchdog import Sample, Stalled, run_watched, sample, watch
 
 from .helpers import run_cli
 
@@ -63,7 +63,7 @@ def provers() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and "zkgrad.circuits.engine" in " ".join(child.cmdline()):
+            if child.status() != psutil.STATUS_ZOMBIE and "zkgrad.engine" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.NoSuchProcess:  # ZombieProcess included
             pass
@@ -201,9 +201,9 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
 
 # --- calibration along the planned run -------------------------------------------------------
 def test_planned_run_measures_the_states_where_tensors_peak(tmp_path: Path) -> None:
-    from zkgrad.circuits.checkpoint import genesis
     from zkgrad.circuits.ranges import planned_run
     from zkgrad.circuits.training import export_training_step
+    from zkgrad.model.checkpoint import genesis
 
     spec, ds = _tanh_model(scale=12)
     graph = export_training_step(spec, tmp_path / "step.onnx")
@@ -211,7 +211,7 @@ def test_planned_run_measures_the_states_where_tensors_peak(tmp_path: Path) -> N
     assert len(runs) == 30 and chosen[0] == 0 and chosen == sorted(set(chosen)) and len(chosen) > 1
     assert [r.step for r in runs] == list(range(30))
     # the run follows the batch schedule and starts from genesis
-    from zkgrad.data import batch
+    from zkgrad.model.data import batch
 
     x1, _ = batch(ds, spec.batch_size, 1, 0)
     assert np.allclose(runs[1].x, x1, atol=2 ** -12)
@@ -224,8 +224,8 @@ def _tanh_model(scale: int) -> tuple[Any, Any]:
     """The issue's tanh MLP: iris (4 features, 3 classes, 120 rows), cross-entropy, lr 0.5, batch 8."""
     from sklearn.datasets import load_iris
 
-    from zkgrad.circuits.spec import ModelSpec
-    from zkgrad.data import Dataset
+    from zkgrad.model.data import Dataset
+    from zkgrad.model.spec import ModelSpec
 
     iris = load_iris()
     idx = np.random.default_rng(0).permutation(150)[:120]
@@ -241,7 +241,7 @@ def test_a_model_that_outgrows_its_first_batch_trains_its_planned_steps(tmp_path
     naming the step, with nothing written. Calibrated for the planned run: every planned step
     stays inside, and the step the old circuit refused proves."""
     from zkgrad.circuits.ranges import lookup_range
-    from zkgrad.data import batch
+    from zkgrad.model.data import batch
     from zkgrad.prover.step import prove_pending, witness_step
     from zkgrad.train.workspace import Workspace
 

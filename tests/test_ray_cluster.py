@@ -13,11 +13,11 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from zkgrad.chain.client import connect
+from zkgrad.node import connect
 from zkgrad.prover.backends import GpuBackend
 from zkgrad.prover.proof import Proof
 from zkgrad.prover.prove import prove
-from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.register import ensure_registry, register
 from zkgrad.verifier.offchain import verify
 
 from .helpers import copy_workspace, run_cli
@@ -41,6 +41,7 @@ def zkgrad(cluster: RayCluster, *args: object) -> subprocess.CompletedProcess[st
                           text=True, timeout=600, check=False)
 
 
+@pytest.mark.slow  # the default set routes GPU jobs on a local Ray (test_pool.py::test_ray_auto_and_gpu_jobs_...)
 def test_prove_on_the_cluster_uses_the_gpu_node_and_matches_serial(cluster, tiny_circuit, tmp_path) -> None:  # type: ignore[no-untyped-def]
     d, circuit = tiny_circuit
     serial = prove(circuit, d / "input.json", out=tmp_path / "serial.json").proof

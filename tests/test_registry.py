@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from web3 import Web3
 from web3.logs import DISCARD
 
-from zkgrad.chain.client import account as default_account
-from zkgrad.chain.client import call, chain_id, contract_at, deploy, dev_account, transact
-from zkgrad.chain.registry import Registry, UpdateReceipt, deploy_registry, shape
+from zkgrad.chain.records import AcceptedUpdate
+from zkgrad.chain.registry import Registry, deploy_registry, shape
 from zkgrad.chain.terms import Terms
 from zkgrad.errors import InputError, TransactionRevertedError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout, claim_word, commit
+from zkgrad.node import account as default_account
+from zkgrad.node import call, chain_id, contract_at, deploy, dev_account, transact
 
 from .helpers import StubDataset, compile_test_contracts
 
@@ -106,7 +107,7 @@ class Env:
         return account if isinstance(account, str) else account.address
 
     def submit(self, proof: bytes, instances: Sequence[int], *, model_id: int | None = None,
-               version: int | None = None, **kwargs: Any) -> UpdateReceipt:
+               version: int | None = None, **kwargs: Any) -> AcceptedUpdate:
         """submit_update with the Merkle path of the batch scheduled at ``version`` (default: the
         model's current one)."""
         mid = self.model_id if model_id is None else model_id
@@ -717,7 +718,7 @@ def _send_anyway(w3: Web3, fn: Any, signer: LocalAccount) -> Any:
     return receipt
 
 
-def _skipped(env: Env, got: UpdateReceipt) -> list[tuple[Any, ...]]:
+def _skipped(env: Env, got: AcceptedUpdate) -> list[tuple[Any, ...]]:
     """The RewardSkipped events of an accepted update, as (modelId, prover, reward, bounty)."""
     receipt = env.w3.eth.get_transaction_receipt(got.tx_hash)
     return [tuple(e["args"].values()) for e in env.registry.contract.events.RewardSkipped().process_receipt(
@@ -765,6 +766,7 @@ def test_bounty_pays_once_per_accepted_update_and_never_for_a_rejected_one(env: 
     assert _skipped(env, got) == [(mid, prover.address, REWARD, REWARD // 2)]
     assert reg.model(mid).bounty == REWARD // 2 and reg.version(mid) == 4
     assert w3.eth.get_balance(reg.address) == REWARD // 2
+    assert [r.reward for r in reg.history(mid)] == [REWARD, REWARD, REWARD, 0]  # the lineage says what each earned
 
 
 def test_an_update_that_would_pay_less_than_asked_is_refused(env: Env) -> None:
@@ -956,7 +958,7 @@ def calldata_gas(words: Sequence[int]) -> int:
 def demo_checkpoint(hidden: int) -> list[int]:
     """The public words of the demo model's genesis state (``zkgrad demo --hidden``; seed 0): real
     quantized parameters, as an update's after-state publishes them."""
-    from zkgrad.circuits.checkpoint import genesis
+    from zkgrad.model.checkpoint import genesis
     from zkgrad.train.demo import DemoConfig
 
     return genesis(DemoConfig(hidden=hidden).spec()).words()

@@ -1,4 +1,4 @@
-"""zkgrad.train.report: PNG + self-contained HTML from step records (no proving, no chain)."""
+"""zkgrad.train.report_page: PNG + self-contained HTML from step records (no proving, no chain)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from zkgrad.errors import InputError
-from zkgrad.train.report import write_report
+from zkgrad.train.report_page import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TITLE = "digits <script>alert(1)</script> & co"

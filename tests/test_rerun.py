@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from zkgrad.chain.client import connect
 from zkgrad.chain.registry import Registry, deploy_registry
-from zkgrad.train import onchain
-from zkgrad.train.onchain import register
+from zkgrad.node import connect
+from zkgrad.train import register as registration
+from zkgrad.train.register import register
 
 from .helpers import copy_workspace
 
@@ -48,7 +48,7 @@ def test_register_killed_then_rerun_gives_one_model_funded_once(where: str, tiny
     ws = copy_workspace(tiny_workspace, tmp_path / "model")
     with monkeypatch.context() as m:
         if where == "deploy":  # both verifiers deployed, nothing registered
-            _kill_after(m, onchain, "deploy_verifier", calls=2)
+            _kill_after(m, registration, "deploy_verifier", calls=2)
         elif where == "register":  # the registration landed, its id was never returned
             _kill_after(m, Registry, "register_model")
         else:  # the funding landed, it was never recorded as done
@@ -132,8 +132,8 @@ def test_verifier_deploy_killed_before_its_record_is_not_deployed_twice(reusable
     import shutil
 
     from zkgrad.chain import deployments
-    from zkgrad.chain.client import account
     from zkgrad.circuits.artifacts import Circuit
+    from zkgrad.node import account
     from zkgrad.verifier.solidity import build_verifier
 
     _, tiny = tiny_circuit
@@ -149,13 +149,13 @@ def test_verifier_deploy_killed_before_its_record_is_not_deployed_twice(reusable
         raise Killed("record_deployment")
 
     with monkeypatch.context() as m:
-        m.setattr(Circuit, "record_deployment", die)
+        m.setattr(deployments.Deployments, "record", die)
         with pytest.raises(Killed):
             deployments.deploy_verifier(w3, circuit)
     sent = w3.eth.get_transaction_count(me) - nonce
-    assert sent == (2 if reusable else 1) and circuit.deployments() == {}
+    assert sent == (2 if reusable else 1) and deployments.Deployments(circuit).all() == {}
 
     d = deployments.deploy_verifier(w3, circuit)
     assert w3.eth.get_transaction_count(me) - nonce == sent  # nothing sent again
-    assert circuit.deployments()[str(anvil.chain_id)]["address"] == d.address and len(w3.eth.get_code(d.address)) > 0
+    assert deployments.Deployments(circuit).all()[str(anvil.chain_id)]["address"] == d.address and len(w3.eth.get_code(d.address)) > 0
     assert not (circuit.path / "sent.json").is_file() or (circuit.path / "sent.json").read_text().strip() == "{}"

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from safetensors.torch import load_file
 
-from zkgrad.chain.audit import audit
-from zkgrad.chain.client import connect, dev_account
+from zkgrad.chain.lineage_audit import audit
 from zkgrad.chain.registry import Registry, deploy_registry
-from zkgrad.train.join import published_head
+from zkgrad.node import connect, dev_account
+from zkgrad.train.join import published_state
 from zkgrad.train.loop import train
-from zkgrad.train.onchain import register
+from zkgrad.train.register import register
+from zkgrad.train.workspace import Workspace
 
 from .helpers import copy_workspace, run_cli
 from .rpc_proxy import LimitedRpc
@@ -44,7 +47,7 @@ def test_two_provers_alternate_and_a_stranger_carries_on_from_an_empty_home(
     assert [x.taken_by for x in train(b_ws, tiny_dataset, reg, mid, steps=2, seed=0)] == [None]
     as_(a)  # and A continues from B's
     train(a_ws, tiny_dataset, reg, mid, steps=3, seed=0)
-    head = published_head(reg, mid, a_ws.genesis())
+    head = published_state(reg, mid, a_ws.genesis())
     assert head.version == 3 and head.commitment == reg.head(mid) == a_ws.checkpoint_for(reg.head(mid)).commitment
 
     # a stranger: empty home, no workspace; the data and the SRS files are handed over
@@ -88,9 +91,43 @@ def test_two_provers_alternate_and_a_stranger_carries_on_from_an_empty_home(
     assert not lying.ok and [s.version for s in lying.steps if not s.in_calldata] == [2]
     assert "version 2" in next(s.reason for s in lying.steps if s.version == 2)
 
+    # the stranger's weights, from the chain alone: torch loads them as the head's and version 3's
+    weights = tmp_path / "head.safetensors"
+    code, out, err = run_cli(["weights", "--model-id", mid, "--rpc", anvil.rpc_url, "--registry", reg.address,
+                              "--out", weights, "--json"], capsys)
+    assert code == 0, out + err
+    assert json.loads(out)["version"] == 4 and json.loads(out)["weights_commitment"] == "0x" + info_weights(reg, mid)
+    head = Workspace.open(Path(done["workspace"])).checkpoint_for(reg.head(mid))
+    _same_weights(load_file(weights), head)
+    code, out, err = run_cli(["weights", "--model-id", mid, "--version", 3, "--rpc", anvil.rpc_url,
+                              "--registry", reg.address, "--out", tmp_path / "v3.safetensors"], capsys)
+    assert code == 0, err
+    _same_weights(load_file(tmp_path / "v3.safetensors"), a_ws.checkpoint_for(history[2].after))
+    with LimitedRpc(anvil.rpc_url, max_blocks=10**6, tamper=lie) as node:  # version 2's weights altered in transit
+        code, out, err = run_cli(["weights", "--model-id", mid, "--version", 2, "--rpc", node.url,
+                                  "--registry", reg.address, "--out", tmp_path / "v2.safetensors"], capsys)
+    assert code == 1 and f"model {mid}'s version 2" in err and "ask another node" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "v2.safetensors").exists()
+
     # without the SRS files: one line saying what to pass, no workspace half-built
     monkeypatch.setenv("ZKGRAD_HOME", str(tmp_path / "another-home"))
     code, out, err = run_cli(["train", "--model-id", mid, "--steps", 5, "--rpc", anvil.rpc_url, "--registry",
                               reg.address, "--data", a_ws.dataset().source], capsys)
     assert code == 1 and "--srs-dir" in err and "Traceback" not in err
     assert not list((tmp_path / "another-home").glob("models/*/spec.json"))
+
+
+def info_weights(reg: Registry, model_id: int) -> str:
+    return reg.model(model_id).head_weights.hex()
+
+
+def _same_weights(tensors: dict, ckpt: Any) -> None:  # type: ignore[type-arg]
+    """``tensors`` are ``ckpt``'s parameters, and torch's module takes them (strict names and shapes)."""
+    from zkgrad.model.spec import ModelSpec
+
+    from .conftest import TINY_SPEC
+
+    ModelSpec(**TINY_SPEC).build_module().load_state_dict(tensors, strict=True)  # type: ignore[arg-type]
+    for name, q in zip(ckpt.names[: ckpt.n_params], ckpt.state()):
+        assert (tensors[name].double().numpy() * 2**ckpt.scale == q).all(), name

@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from py_ecc import optimized_bn128 as bn
 
 from zkgrad.circuits import srs
-from zkgrad.circuits.srs import SrsInfo, check_srs, dev_srs, load_srs_logrows, srs_file_size
+from zkgrad.circuits.srs import (
+    SrsInfo,
+    check_srs,
+    dev_srs,
+    load_srs_logrows,
+    srs_file_size,
+)
 from zkgrad.errors import SrsError
 
 P = bn.field_modulus

@@ -11,17 +11,17 @@ from typing import Iterator
 
 import pytest
 
-from zkgrad.chain.client import account, connect, dev_account
 from zkgrad.chain.registry import Registry
-from zkgrad.circuits.dataset import batch_proof, schedule_index
 from zkgrad.circuits.model_circuits import ModelCircuits
-from zkgrad.cli.demo_cmds import _on_accepted
 from zkgrad.cli.output import Output
-from zkgrad.data import batch
+from zkgrad.cli.train_cmds import _on_accepted
 from zkgrad.errors import TransactionRevertedError
+from zkgrad.model.data import batch
+from zkgrad.model.dataset import batch_proof, schedule_index
+from zkgrad.node import account, connect, dev_account
 from zkgrad.prover.step import PendingStep, StepProof, prove_step
 from zkgrad.train.loop import serial_prover, train
-from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.register import ensure_registry, register
 from zkgrad.train.workspace import Workspace
 
 from .helpers import copy_workspace

@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zkgrad.chain.audit import audit
-from zkgrad.chain.client import connect, dev_account, node_errors
+from zkgrad.chain.lineage_audit import audit
 from zkgrad.chain.registry import Registry
-from zkgrad.circuits.checkpoint import batch_words, tensor_words
-from zkgrad.circuits.dataset import batch_proof
-from zkgrad.circuits.quant import quantize
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.data import Dataset, batch
 from zkgrad.errors import TransactionRevertedError
+from zkgrad.model.checkpoint import batch_words, tensor_words
+from zkgrad.model.data import Dataset, batch
+from zkgrad.model.dataset import batch_proof
+from zkgrad.model.quant import quantize
+from zkgrad.model.spec import ModelSpec
+from zkgrad.node import connect, dev_account, node_errors
 from zkgrad.prover.proof import Proof
 from zkgrad.prover.step import prove_step
 from zkgrad.train.answer import prove_answer
-from zkgrad.train.onchain import ensure_registry, register
+from zkgrad.train.register import ensure_registry, register
 from zkgrad.train.workspace import Workspace
 from zkgrad.verifier.offchain import verify
 
@@ -81,15 +81,15 @@ def test_three_steps_chain_exactly(workspace: Workspace, three_steps, dataset: D
         prev = sp.after
         assert verify(sp.proof, circuits.step)
         prev_after = sp.after.commitment
-    versions = [sp.summary["version"] for sp in three_steps]
+    versions = [sp.summary.version for sp in three_steps]
     assert versions == [1, 2, 3]
 
 
 def test_fidelity_is_reported_and_small(three_steps) -> None:  # type: ignore[no-untyped-def]
     for sp in three_steps:
         s = sp.summary
-        assert s["max_abs_param_diff"] < 5e-3
-        assert s["loss"] == pytest.approx(s["float_loss"], abs=5e-3)
+        assert s.max_abs_param_diff < 5e-3
+        assert s.loss == pytest.approx(s.float_loss, abs=5e-3)
 
 
 def test_checkpoint_on_disk_matches_proof(workspace: Workspace, three_steps) -> None:  # type: ignore[no-untyped-def]

@@ -16,16 +16,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from zkgrad.circuits import engine
+from zkgrad import engine
 from zkgrad.circuits.config import committed
 from zkgrad.circuits.float_graph import FloatGraph, check_agrees, float_graph
 from zkgrad.circuits.onnx_ops import SUPPORTED_OPS, check_onnx_ops
-from zkgrad.circuits.quant import dequantize, felt_to_int, int_to_felt, quantize, witness_output_ints
-from zkgrad.circuits.spec import ModelSpec
-from zkgrad.circuits.training import StepGraph, export_inference, export_training_step, float_step
+from zkgrad.circuits.training import (
+    StepGraph,
+    export_inference,
+    export_training_step,
+    float_step,
+)
 from zkgrad.devices import cuda_devices
 from zkgrad.errors import CircuitError, InputError, UnsupportedOperatorError
 from zkgrad.layout import FIELD_MODULUS, AnswerLayout, StepLayout
+from zkgrad.model.quant import (
+    dequantize,
+    felt_to_int,
+    int_to_felt,
+    quantize,
+    witness_output_ints,
+)
+from zkgrad.model.spec import ModelSpec
 
 MLP = dict(factory="zkgrad.models:digits_mlp", input_shape=(64,))
 CNN = dict(factory="zkgrad.models:digits_cnn", input_shape=(1, 8, 8))

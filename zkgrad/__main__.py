@@ -1,3 +1,3 @@
-from zkgrad.cli.main import run
+from .cli.main import run
 
 run()

@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from zkgrad.errors import ToolchainError
+from .errors import ToolchainError
 
 # Pins; scripts/bootstrap repeats them (tests/test_toolchain.py checks that both agree).
 SOLC_VERSION = "0.8.28"

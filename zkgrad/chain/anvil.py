@@ -22,10 +22,10 @@ from typing import Any
 
 import psutil
 
-from zkgrad import fsio
-from zkgrad.errors import ChainError, ToolchainError
-from zkgrad.fsio import zkgrad_home
-from zkgrad.toolchain import find_anvil
+from .. import fsio
+from ..errors import ChainError, ToolchainError
+from ..fsio import zkgrad_home
+from ..toolchain import find_anvil
 
 LOCAL_CHAIN_ID = 31337
 HOST = "127.0.0.1"

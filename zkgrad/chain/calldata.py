@@ -16,7 +16,7 @@ compressed encoding) leaves nothing to find: ``find_update`` returns None.
 
 from __future__ import annotations
 
-from zkgrad.layout import StepLayout
+from ..layout import StepLayout
 
 WORD = 32
 

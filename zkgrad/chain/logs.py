@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zkgrad.chain.client import get_logs
-from zkgrad.errors import ChainError, InputError, RpcUnreachableError
+from ..errors import ChainError, InputError, RpcUnreachableError
+from ..node import get_logs
 
 DEFAULT_SPAN = 5_000
 """Blocks per eth_getLogs request at first: within what common public providers accept."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zkgrad.chain.client import checksum_address
-from zkgrad.errors import InputError
+from ..errors import InputError
+from ..node import checksum_address
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_WORD = bytes(32)
@@ -19,7 +19,7 @@ DEFAULT_REFUND_DELAY = 50_400
 class Terms:
     """The verifiers, the committed data and the reward of a model; none of them ever changes.
 
-    ``dataset_root`` is the Merkle root of the batch schedule (``zkgrad.circuits.dataset``), over
+    ``dataset_root`` is the Merkle root of the batch schedule (``zkgrad.model.dataset``), over
     ``n_batches`` leaves; ``held_out`` the commitment of the held-out set that ``eval_verifier``
     (optional) has built in, ``held_out_size`` samples, an evaluation's output word being the
     number correct times ``eval_unit``; ``srs`` the identity of the SRS the verifiers were made with;

@@ -6,7 +6,8 @@
 ``manifest.json`` is written last and never changed: a folder with a manifest is complete.
 The Solidity verifier (``Verifier.sol``, ``verifier.json``) is built into the folder before the
 manifest by the verifier stage when the compile asks for it (``zkgrad compile`` always does).
-``deployments.json`` records where the verifier is deployed, per chain id.
+``deployments.json`` (where the verifier is deployed, per chain id) is the chain layer's
+(``zkgrad.chain.deployments.Deployments``).
 
 The SRS a circuit was set up with is part of its identity: its sha256 enters the key and is
 checked whenever the circuit is used, so keys set up on another SRS (a regenerated development
@@ -24,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import fsio
-from ..errors import CircuitError, DeploymentError, InputError, MissingFileError, SrsError
+from ..errors import CircuitError, InputError, MissingFileError, SrsError
 from ..fsio import zkgrad_home
 from .config import CircuitConfig
 
 FORMAT = 2  # bump when the folder layout or the key's inputs change (2: the SRS by sha256)
 DEV_SRS_WARNING = "development SRS: generated locally, NOT secure (its creator could forge proofs)"
-SENT_JSON = "sent.json"  # deployment transactions sent, by chain and part, until their result is recorded
 _hashed: dict[tuple[Any, ...], str] = {}
 
 
@@ -98,7 +98,6 @@ class Circuit:
     verifier_sol = property(lambda self: self.path / "Verifier.sol")
     verifier_json = property(lambda self: self.path / "verifier.json")
     manifest_path = property(lambda self: self.path / "manifest.json")
-    deployments_path = property(lambda self: self.path / "deployments.json")
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -146,46 +145,6 @@ class Circuit:
             raise CircuitError(f"circuit {self.path} was compiled without a Solidity verifier",
                                hint="compile it with 'zkgrad compile', which builds one", path=str(self.path))
         return fsio.read_json(self.verifier_json, "compiled verifier")
-
-    # per-chain deployments (mutable, separate from the immutable manifest)
-    def deployments(self) -> dict[str, Any]:
-        if not self.deployments_path.is_file():
-            return {}
-        d = fsio.read_json(self.deployments_path, "deployment record")
-        if not isinstance(d, dict) or not all(isinstance(r, dict) for r in d.values()):
-            raise InputError(f"{self.deployments_path} is not a deployment record (chain id -> record)",
-                             hint="restore it, or delete it and deploy again", path=str(self.deployments_path))
-        return d
-
-    def record_deployment(self, chain_id: int, record: dict[str, Any]) -> None:
-        d = self.deployments()
-        d[str(chain_id)] = record
-        fsio.write_json(self.deployments_path, d)
-
-    def sent_deployments(self, key: str) -> list[str]:
-        """The hashes of the deployment transaction sent for ``key`` (it and its replacements, at
-        most one of which lands) whose result is not recorded yet."""
-        tx = self._sent().get(key)
-        hashes = [tx] if isinstance(tx, str) else tx if isinstance(tx, list) else []
-        return [h for h in hashes if isinstance(h, str)]
-
-    def record_sent_deployment(self, key: str, tx_hash: str | None) -> None:
-        """Add ``tx_hash`` to the hashes sent for ``key``; None: forget them all (its result is recorded)."""
-        sent = {k: v for k, v in self._sent().items() if k != key}
-        hashes = [*self.sent_deployments(key), tx_hash] if tx_hash else []
-        fsio.write_json(self.path / SENT_JSON, {**sent, key: hashes} if hashes else sent)
-
-    def _sent(self) -> dict[str, Any]:
-        path = self.path / SENT_JSON
-        sent = fsio.read_json(path, "sent deployments") if path.is_file() else {}
-        return sent if isinstance(sent, dict) else {}
-
-    def deployed_address(self, chain_id: int) -> str:
-        rec = self.deployments().get(str(chain_id))
-        if not rec:
-            raise DeploymentError(f"no verifier of circuit {self.path} is recorded on chain {chain_id}",
-                                  hint=f"deploy it with 'zkgrad deploy {self.path}' or pass --address")
-        return str(rec["address"])
 
     def check_complete(self) -> None:
         for p in (self.settings, self.compiled, self.pk, self.vk):

@@ -13,13 +13,19 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__, fsio
-from ..fsio import zkgrad_home
+from .. import __version__, engine, fsio
 from ..errors import CircuitError, MissingFileError, SrsError
+from ..fsio import zkgrad_home
 from ..progress import Reporter, Timings
-from . import engine
 from . import srs as srs_mod
-from .artifacts import DEV_SRS_WARNING, FORMAT, Circuit, circuit_key, sha256_bytes, sha256_file
+from .artifacts import (
+    DEV_SRS_WARNING,
+    FORMAT,
+    Circuit,
+    circuit_key,
+    sha256_bytes,
+    sha256_file,
+)
 from .config import CircuitConfig
 from .onnx_model import OnnxInterface, load_interface, normalize_sample
 from .onnx_ops import check_onnx_ops

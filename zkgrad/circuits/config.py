@@ -73,11 +73,11 @@ def committed(kind: Literal["step", "answer", "eval"], scale: int, commitment: s
     input scale = param scale = scale and rebase multiplier 1, so updated parameters come out
     at the scale they went in: the words of step t's output equal those of step t+1's input.
 
-    Public inputs and outputs are not range-checked in the circuit (20,000 of the digits step's
-    rows, which keeps it at logrows 16): every output is computed by the circuit, and the state
-    going in is pinned by the registry to an earlier proof's output or the registered genesis.
-    The batch is not (yet): until the registry pins it to a committed dataset, a prover picks x
-    and y, and values outside the quantized range are then as free as poisoned ones.
+    Public inputs and outputs are not range-checked in the circuit (the decomposition of every
+    input, rows BENCHMARKS.md's profile counts): every output is computed by the circuit, the
+    state going in is pinned by the registry to an earlier proof's output or the registered
+    genesis, and the batch to the one the model's committed dataset schedules for the version
+    (its Merkle proof is checked with the update), so no input is the prover's free choice.
 
     An ``eval`` circuit has the weights as its only input and the count of correct answers as its
     only output; its held-out set is constants of the graph, which ``fixed`` bakes into the
@@ -99,10 +99,10 @@ def committed(kind: Literal["step", "answer", "eval"], scale: int, commitment: s
 PLANNED_STEPS = 100
 """Steps a model's step circuit is calibrated for unless told otherwise (``--steps``)."""
 LOOKUP_MARGIN = 1.25
-"""Default headroom over the run's measured extremes (``--margin``). The digits MLP's run spans
-about 102 k lookup values: x1.25 still fits logrows 17, x1.5 needs logrows 18 (twice the prove
-time and memory). Runs whose quantized path strays from the float one (a tanh MLP at lr 0.5 on
-raw iris) need 2: the check before proving then says so in seconds (BENCHMARKS.md)."""
+"""Default headroom over the run's measured extremes (``--margin``): a wider margin widens the
+lookup tables, and past a power of two doubles the rows (BENCHMARKS.md, lookup ranges). Runs whose
+quantized path strays from the float one (a tanh MLP at lr 0.5 on raw iris) need 2: the check
+before proving then says so in seconds."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class CalibrationPlan:
     margin: float = LOOKUP_MARGIN
     """Headroom: the lookup range is ``margin`` times the extremes measured along the run."""
     seed: int = 0
-    """Seed of the batch schedule (``zkgrad.data.batch_indices``), as ``zkgrad train --seed``."""
+    """Seed of the batch schedule (``zkgrad.model.data.batch_indices``), as ``zkgrad train --seed``."""
     samples: int = 32
     """At most this many states of the run are measured by ezkl: those where some tensor of the step
     graph is at its smallest or largest (about 25 of 100 steps for the digits MLP)."""

@@ -40,19 +40,21 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..data import Dataset
 from ..errors import CircuitError, InputError
 from ..layout import EvalLayout
+from ..model import dataset
+from ..model.checkpoint import Checkpoint
+from ..model.data import Dataset
+from ..model.quant import dequantize, quantize
+from ..model.spec import ModelSpec
 from ..progress import Reporter
 from .artifacts import Circuit
-from . import dataset
-from .checkpoint import Checkpoint
 from .compile import VerifierBuilder, compile_model
 from .config import CalibrationPlan, committed
-from .quant import dequantize, quantize
+from .extras import HeldOut, ModelExtra
 from .ranges import planned_run
-from .spec import ModelSpec
 from .training import export_graph, export_training_step, param_input_names
+
 
 def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> tuple[np.ndarray, np.ndarray]:
     """The first ``size`` samples of ``held_out``: x on the spec's fixed-point grid, shaped
@@ -74,7 +76,7 @@ def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN
 
 
 def held_out_commitment(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> bytes:
-    """The committed dataset's held-out commitment (``zkgrad.circuits.dataset``) of the samples
+    """The committed dataset's held-out commitment (``zkgrad.model.dataset``) of the samples
     this circuit counts on, checked like them."""
     held_out_samples(spec, held_out, size)
     return dataset.held_out_commitment(spec, held_out, size)
@@ -154,15 +156,15 @@ def compile_evaluation(
     plan = plan or CalibrationPlan()
     x, labels = held_out_samples(spec, held_out, size)
     layout = EvalLayout(len(genesis.words(genesis.n_params)), size, 1)
-    extra = {"spec": spec.to_dict(), "layout": asdict(layout),
-             "held_out": {"size": size, "commitment": "0x" + held_out_commitment(spec, held_out, size).hex()}}
+    held = HeldOut(size, "0x" + held_out_commitment(spec, held_out, size).hex())
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")
         onnx_path = export_evaluation(spec, x, labels, Path(tmp) / "evaluation.onnx")
         sample, more, record = _calibration(spec, genesis, train_data, step_graph.onnx_path, plan)
         for multiplier in (2, 1):
             config = committed("eval", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
-                               scale_rebase_multiplier=multiplier, extra={**extra, "calibration": record})
+                               scale_rebase_multiplier=multiplier,
+                               extra=ModelExtra(spec.to_dict(), asdict(layout), record, held_out=held).to_dict())
             try:
                 circuit, reused = compile_model(onnx_path, sample, out=out, srs=srs, reporter=reporter,
                                                 verifier=verifier, calibration=more, config=config)

@@ -16,16 +16,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..data import Dataset
 from ..errors import InputError
 from ..layout import AnswerLayout, EvalLayout, StepLayout
+from ..model.checkpoint import Checkpoint
+from ..model.data import Dataset
+from ..model.spec import ModelSpec
 from ..progress import Reporter
 from .artifacts import Circuit
-from .checkpoint import Checkpoint
 from .compile import VerifierBuilder, compile_model
 from .config import CalibrationPlan, committed
+from .extras import ModelExtra
 from .ranges import planned_run
-from .spec import ModelSpec
 from .training import export_inference, export_training_step
 
 
@@ -39,18 +40,18 @@ class ModelCircuits:
 
     @property
     def step_layout(self) -> StepLayout:
-        return StepLayout(**self.step.manifest["config"]["extra"]["layout"])
+        return StepLayout(**ModelExtra.of(self.step).layout)
 
     @property
     def answer_layout(self) -> AnswerLayout:
-        return AnswerLayout(**self.answer.manifest["config"]["extra"]["layout"])
+        return AnswerLayout(**ModelExtra.of(self.answer).layout)
 
     @property
     def evaluation_layout(self) -> EvalLayout:
         if self.evaluation is None:
             raise InputError("this model has no evaluation circuit",
                              hint="compile one with zkgrad.circuits.evaluation.compile_evaluation")
-        return EvalLayout(**self.evaluation.manifest["config"]["extra"]["layout"])
+        return EvalLayout(**ModelExtra.of(self.evaluation).layout)
 
     @classmethod
     def open(cls, spec: ModelSpec, folder: Path) -> "ModelCircuits":
@@ -112,13 +113,13 @@ def compile_circuits(
             step_graph.onnx_path, cal.step_sample, out=out / "step", srs=_srs(srs, "step"), reporter=reporter, verifier=verifier,
             calibration=cal.step_more,
             config=committed("step", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
-                             extra={"spec": spec.to_dict(), "layout": asdict(step_layout), "calibration": cal.record,
-                                    "n_params": step_graph.n_params, "state_names": list(step_graph.state_names)}))
+                             extra=ModelExtra(spec.to_dict(), asdict(step_layout), cal.record, n_params=step_graph.n_params,
+                                              state_names=tuple(step_graph.state_names)).to_dict()))
         answer, r2 = compile_model(
             answer_graph.onnx_path, cal.answer_sample, out=out / "answer", srs=_srs(srs, "answer"), reporter=reporter,
             verifier=verifier, calibration=cal.answer_more,
             config=committed("answer", spec.scale, spec.commitment, lookup_safety_margin=plan.margin,
-                             extra={"spec": spec.to_dict(), "layout": asdict(answer_layout), "calibration": cal.record}))
+                             extra=ModelExtra(spec.to_dict(), asdict(answer_layout), cal.record).to_dict()))
     return ModelCircuits(spec, step, answer), r1 and r2
 
 

@@ -12,7 +12,7 @@ import onnx
 
 from ..errors import InputError, MissingFileError
 from ..layout import CLAIM_INPUT, felt
-from .quant import claim_input
+from ..model.quant import claim_input
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ span the settings' ``lookup_range``. A value outside it cannot be proven, and ez
 then waits forever instead of failing. Calibrating on the genesis weights and the first batch
 gives a range the weights outgrow within a few steps, so a step circuit is calibrated on states
 of a float32 run of the planned steps (the graph's own float pass, the batch schedule of
-``zkgrad.data``): those where some tensor of the step graph reaches its extreme over the run.
+``zkgrad.model.data``): those where some tensor of the step graph reaches its extreme over the run.
 Each tensor's lookup inputs are its values times a fixed power of two, so the state where a
 tensor is at its extreme is where its lookup inputs are; ezkl then measures those states exactly.
 
@@ -28,13 +28,13 @@ import numpy as np
 import onnx
 
 from .. import fsio
-from ..data import Dataset, batch
 from ..errors import CircuitError, ProverError
+from ..model.data import Dataset, batch
+from ..model.quant import claim_input, dequantize, quantize
+from ..model.spec import ModelSpec
 from .artifacts import Circuit
 from .config import CalibrationPlan
 from .float_graph import FloatGraph
-from .quant import claim_input, dequantize, quantize
-from .spec import ModelSpec
 
 
 @dataclass(frozen=True)

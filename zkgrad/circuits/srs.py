@@ -55,9 +55,9 @@ from typing import BinaryIO, Literal
 
 from py_ecc import optimized_bn128 as bn
 
+from .. import engine
 from ..errors import SrsError
 from ..fsio import zkgrad_home
-from . import engine
 from .artifacts import sha256_file
 
 HEADER_BYTES = 4

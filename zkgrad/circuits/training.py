@@ -44,9 +44,9 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from .. import fsio
 from ..errors import CircuitError, InputError
 from ..layout import CLAIM_INPUT, AnswerLayout, StepLayout, word_count
+from ..model.spec import ModelSpec
 from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
-from .spec import ModelSpec
 
 Tensors = Sequence[torch.Tensor]
 

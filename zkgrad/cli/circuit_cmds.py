@@ -23,7 +23,12 @@ def export(
     import torch
 
     from .. import fsio
-    from ..circuits.export import export_module, exported_by_zkgrad, load_factory, sample_json
+    from ..circuits.export import (
+        export_module,
+        exported_by_zkgrad,
+        load_factory,
+        sample_json,
+    )
     from ..errors import InputError
 
     fsio.check_file_target(out, "ONNX model", exported_by_zkgrad)
@@ -141,8 +146,8 @@ def verify(
     p = Proof.load(proof)
     gas = None
     if onchain:
-        from ..chain.client import connect
         from ..chain.deployments import recorded_verifier, verify_onchain
+        from ..node import connect
 
         w3 = connect(resolve_rpc(rpc))
         addr = address or recorded_verifier(w3, circuit)
@@ -161,19 +166,21 @@ def verify(
 
 def _statement(circuit, proof) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """What a step or answer proof states, decoded with the public-instance layout."""
+    from ..circuits.extras import ModelExtra
+    from ..errors import CircuitError
     from ..layout import AnswerLayout, StepLayout
 
-    extra, inst = circuit.config.extra, proof.instances
+    inst = proof.instances
     try:
         if circuit.config.kind == "step":
-            lay = StepLayout(**extra["layout"])
+            lay = StepLayout(**ModelExtra.of(circuit).layout)
             return {"before": "0x" + lay.before_commitment(inst).hex(), "batch": "0x" + lay.batch_commitment(inst).hex(),
                     "after": "0x" + lay.after_commitment(inst).hex()}
         if circuit.config.kind == "answer":
-            alay = AnswerLayout(**extra["layout"])
+            alay = AnswerLayout(**ModelExtra.of(circuit).layout)
             return {"weights": "0x" + alay.weights_commitment(inst).hex(),
                     "input": "0x" + alay.input_commitment(inst).hex()}
-    except (KeyError, TypeError, ValueError):
+    except (CircuitError, TypeError, ValueError):  # a step circuit compiled by hand: no layout to decode with
         return {}
     return {}
 
@@ -186,9 +193,9 @@ def deploy(
     json_: Json = False,
 ) -> None:
     """Deploy the circuit's verifier contract and record its address per chain id."""
-    from ..chain.client import connect
     from ..chain.deployments import deploy_verifier
     from ..circuits.artifacts import Circuit
+    from ..node import connect
 
     o = Output(json_)
     circuit = Circuit.open(circuit_dir)

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from .data_opts import DATA_FORMS, source_name
 from .options import Json
 from .output import Output, stdout
 
 data_app = typer.Typer(help="Committed datasets: fix a model's training data before it is registered.",
                        no_args_is_help=True)
 
-_NAME = re.compile(r"digits(:(train|test):\d+)?")
-
-
-def source_name(data: str | None) -> str:
-    """``digits`` by default (as 'zkgrad train'), a built-in name as given, a file as its absolute path."""
-    from ..errors import InputError
-
-    if data is None:
-        return "digits"
-    if _NAME.fullmatch(data):
-        return data
-    if data.startswith("digits:"):
-        raise InputError(f"unknown built-in data '{data}'", hint="use digits or digits:<train|test>:SEED")
-    return str(Path(data).resolve())
-
-
 @data_app.command("commit")
 def commit(
     workspace: Annotated[Path, typer.Option("--model", help="Workspace from 'zkgrad model init'")],
     batches: Annotated[int, typer.Option("--batches", min=1, help="Batches committed: update v trains on batch "
                                          "v mod N")],
-    data: Annotated[Optional[str], typer.Argument(help="Training data: .npz (x, y), .csv (label last), digits or "
-                                                  "digits:train:SEED; default digits")] = None,
+    data: Annotated[Optional[str], typer.Argument(help=f"Training data: {DATA_FORMS}; default digits")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
     held_out: Annotated[Optional[str], typer.Option("--held-out", help="Held-out data (file or digits:test:SEED) "
                                                     "whose first samples are committed too")] = None,
@@ -44,7 +27,7 @@ def commit(
     json_: Json = False,
 ) -> None:
     """Commit the model's training data: the Merkle root over its batch commitments, in WS/dataset.json."""
-    from ..circuits.dataset import commit_dataset, load_for
+    from ..model.dataset import commit_dataset, load_for
     from ..train.workspace import Workspace
 
     o = Output(json_)

@@ -1,25 +1,49 @@
-"""Loading training data for a spec from the CLI."""
+"""The one resolver of a data argument: a file, or a built-in name (``digits``,
+``digits:<train|test>:SEED``), for every command that takes data."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
-from ..circuits.spec import ModelSpec
-from ..circuits.dataset import load_for
-from ..data import Dataset
 from ..errors import InputError
 
+if TYPE_CHECKING:  # the CLI imports this for its help texts: torch stays unimported
+    from ..model.data import Dataset
+    from ..model.spec import ModelSpec
 
-def data_source(path: Path | None) -> str:
-    return "digits" if path is None else str(Path(path).resolve())
+DATA_FORMS = ".npz (x, y), .csv (label last), digits or digits:<train|test>:SEED"
+_NAME = re.compile(r"digits(:(train|test):\d+)?")
 
 
-def load_data(path: Path | None, spec: ModelSpec) -> Dataset:
-    """A data file, or the built-in digits when none is given; reshaped to the spec's input shape,
-    its targets checked against the spec's target shape."""
-    ds = load_for(spec, data_source(path))
+@overload
+def source_name(data: str | Path | None) -> str: ...
+@overload
+def source_name(data: str | Path | None, default: None) -> str | None: ...
+
+
+def source_name(data: str | Path | None, default: str | None = "digits") -> str | None:
+    """A built-in name as given, a file as its absolute path; ``default`` when none is given
+    (``digits``, or None where the committed or published source is the default)."""
+    if data is None:
+        return default
+    text = str(data)
+    if _NAME.fullmatch(text):
+        return text
+    if text.startswith("digits:"):
+        raise InputError(f"unknown built-in data '{text}'", hint="use digits or digits:<train|test>:SEED")
+    return str(Path(text).resolve())
+
+
+def load_data(data: str | None, spec: ModelSpec) -> Dataset:
+    """``data`` (``digits`` when None) reshaped to the spec's input shape, its targets checked
+    against the spec's target shape."""
+    from ..model.dataset import load_for
+
+    ds = load_for(spec, source_name(data))
     if ds.num_classes is None and ds.labels[0].size != math.prod(spec.target_shape):
-        raise InputError(f"{path}: targets have {ds.labels[0].size} values per sample, the model's target shape is "
+        raise InputError(f"{data}: targets have {ds.labels[0].size} values per sample, the model's target shape is "
                          f"{list(spec.target_shape)}", hint="give y with one target row per sample")
     return ds

@@ -15,7 +15,15 @@ import typer
 from typer import _click as click  # typer 0.29 vendors click: its exceptions are these
 from typer.core import TyperGroup
 
-from . import chain_cmds, circuit_cmds, data_cmds, demo_cmds, model_cmds, registry_cmds
+from . import (
+    chain_cmds,
+    circuit_cmds,
+    data_cmds,
+    model_cmds,
+    registry_cmds,
+    train_cmds,
+    weights_cmds,
+)
 
 
 class DefaultGroup(TyperGroup):
@@ -65,9 +73,10 @@ app.add_typer(registry_cmds.submit_app, name="submit")
 app.command("evaluate")(registry_cmds.evaluate)
 app.command("history")(registry_cmds.history)
 app.command("audit")(registry_cmds.audit)
-app.command("demo")(demo_cmds.demo)
-app.command("train")(demo_cmds.train)
-app.command("report")(demo_cmds.report)
+app.command("demo")(train_cmds.demo)
+app.command("train")(train_cmds.train)
+app.command("report")(train_cmds.report)
+app.command("weights")(weights_cmds.weights)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..circuits.config import LOOKUP_MARGIN, PLANNED_STEPS
+from .data_opts import DATA_FORMS, load_data, source_name
 from .options import Json, Rpc, Srs, address_option, resolve_rpc
 from .output import Output
 
@@ -44,8 +45,8 @@ def init(
     json_: Json = False,
 ) -> None:
     """Create a model spec and its genesis checkpoint."""
-    from ..circuits.spec import ModelSpec
     from ..errors import InputError
+    from ..model.spec import ModelSpec
     from ..train.workspace import Workspace
 
     try:
@@ -65,7 +66,7 @@ def init(
 @model_app.command("compile")
 def compile_(
     workspace: Annotated[Path, typer.Argument(help="Workspace from 'zkgrad model init'")],
-    data: Annotated[Optional[Path], typer.Option(help="Calibration data (.npz x,y or .csv); default: digits")] = None,
+    data: Annotated[Optional[str], typer.Option(help=f"Calibration data: {DATA_FORMS}; default digits")] = None,
     srs: Srs = None,
     steps: Annotated[int, typer.Option(min=1, help="Planned training steps: the lookup ranges are measured along "
                                        "a float32 run of them")] = PLANNED_STEPS,
@@ -79,10 +80,8 @@ def compile_(
     """Compile the model's training-step and inference circuits, and with --held-out its evaluation
     circuit (reused when unchanged)."""
     from ..circuits.config import CalibrationPlan
+    from ..model.dataset import load_for
     from ..train.workspace import Workspace
-    from ..circuits.dataset import load_for
-    from .data_cmds import source_name
-    from .data_opts import load_data
 
     o = Output(json_)
     ws = Workspace.open(workspace)
@@ -115,8 +114,8 @@ def prove_step(
     """Prove one training step: proof, new checkpoint, commitments, loss and fidelity."""
     import numpy as np
 
-    from ..circuits.checkpoint import Checkpoint
     from ..errors import InputError
+    from ..model.checkpoint import Checkpoint
     from ..prover.step import prove_step as prove
     from ..train.workspace import Workspace
 
@@ -124,7 +123,7 @@ def prove_step(
     ws = Workspace.open(workspace)
     circuits = ws.circuits()
     before = Checkpoint.load(checkpoint)
-    from ..data import load as load_file
+    from ..model.data import load as load_file
 
     ds = load_file(batch_file, ws.spec.num_classes if ws.spec.loss == "cross_entropy" else None)
     x = ds.x.reshape(circuits.spec.x_shape) if ds.x.size == int(np.prod(circuits.spec.x_shape)) else None
@@ -133,9 +132,9 @@ def prove_step(
                          f"{list(circuits.spec.x_shape)}", hint="give exactly one batch")
     claim = 0
     if model_id is not None:
-        from ..chain.client import connect
         from ..chain.registry import Registry
-        from ..train.onchain import registry_address
+        from ..node import connect
+        from ..train.register import registry_address
 
         w3 = connect(resolve_rpc(rpc))
         reg = Registry(w3, registry_address(w3, registry))
@@ -150,11 +149,11 @@ def prove_step(
     if not claim:
         o.note("this proof names no submitter, so the registry will refuse it: prove with --model-id to submit it")
     s = sp.summary
-    o.result({"folder": str(out), **s},
-             f"step {s['version']} proven in {s['timings']['prove']:.1f} s: {out}\n"
-             f"  before {s['before']}\n  after  {s['after']}\n  batch  {s['batch']}\n"
-             f"  loss {s['loss']:.6f} (float32 {s['float_loss']:.6f}), max |proven - float| param "
-             f"{s['max_abs_param_diff']:.2e}")
+    o.result({"folder": str(out), **s.to_dict()},
+             f"step {s.version} proven in {s.prove_s:.1f} s: {out}\n"
+             f"  before {s.before}\n  after  {s.after}\n  batch  {s.batch}\n"
+             f"  loss {s.loss:.6f} (float32 {s.float_loss:.6f}), max |proven - float| param "
+             f"{s.max_abs_param_diff:.2e}")
 
 
 def prove_answer(
@@ -165,9 +164,9 @@ def prove_answer(
     json_: Json = False,
 ) -> None:
     """Prove the model's answer for one input, bound to the checkpoint's weights commitment."""
-    from ..circuits.checkpoint import Checkpoint
     from .. import fsio
-    from ..data import load_sample
+    from ..model.checkpoint import Checkpoint
+    from ..model.data import load_sample
     from ..train.answer import prove_answer as prove
     from ..train.workspace import Workspace
 

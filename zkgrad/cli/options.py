@@ -10,8 +10,8 @@ import typer
 
 
 def rpc_url(value: str | None) -> str | None:
-    from ..chain.client import check_rpc_url
     from ..errors import InputError
+    from ..node import check_rpc_url
 
     try:
         return None if value is None else check_rpc_url(value)
@@ -20,8 +20,8 @@ def rpc_url(value: str | None) -> str | None:
 
 
 def _address(value: str | None) -> str | None:
-    from ..chain.client import checksum_address
     from ..errors import InputError
+    from ..node import checksum_address
 
     try:
         return None if value is None else checksum_address(value, what="")

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..chain.terms import DEFAULT_REFUND_DELAY
+from .data_opts import DATA_FORMS, source_name
 from .options import Json, Rpc, address_option, resolve_rpc
 from .output import Output
 
@@ -22,10 +23,11 @@ LogSpan = Annotated[Optional[int], typer.Option(
     help="Most blocks per eth_getLogs request, halved while the node refuses; default: one public providers accept")]
 
 
-def _registry(rpc: str | None, address: str | None, log_span: int | None = None):  # type: ignore[no-untyped-def]
-    from ..chain.client import connect
+def registry_of(rpc: str | None, address: str | None, log_span: int | None = None):  # type: ignore[no-untyped-def]
+    """The registry at ``address`` (default: the one recorded for the chain) on the node at ``rpc``."""
     from ..chain.registry import Registry
-    from ..train.onchain import registry_address
+    from ..node import connect
+    from ..train.register import registry_address
 
     w3 = connect(resolve_rpc(rpc))
     reg = Registry(w3, registry_address(w3, address))
@@ -37,9 +39,9 @@ def _registry(rpc: str | None, address: str | None, log_span: int | None = None)
 @registry_app.command("deploy")
 def deploy(rpc: Rpc = None, json_: Json = False) -> None:
     """Deploy a registry and record it as this chain's default."""
-    from ..chain.client import chain_id, connect
     from ..chain.registry import deploy_registry
-    from ..train.onchain import remember_registry
+    from ..node import chain_id, connect
+    from ..train.register import remember_registry
 
     w3 = connect(resolve_rpc(rpc))
     addr = deploy_registry(w3)
@@ -57,7 +59,7 @@ def refund(
 ) -> None:
     """Take back your share of a model's unspent bounty: allowed once it holds less than one reward,
     or when no update was accepted for the model's refund delay (fixed at registration)."""
-    reg = _registry(rpc, registry)
+    reg = registry_of(rpc, registry)
     if not reg.refundable(model_id):
         from ..errors import InputError
 
@@ -83,12 +85,13 @@ def register_model(
 ) -> None:
     """Deploy the model's verifiers and register it, under terms fixed for good: its genesis, its
     committed dataset and held-out set ('zkgrad data commit'), its reward, its published spec."""
-    from ..train.onchain import check_registrable, register as do_register
+    from ..train.register import check_registrable
+    from ..train.register import register as do_register
     from ..train.workspace import Workspace
 
     ws = Workspace.open(workspace)
     check_registrable(ws)
-    rec = do_register(ws, _registry(rpc, registry), reward_wei=reward, fund_wei=fund, name=name,
+    rec = do_register(ws, registry_of(rpc, registry), reward_wei=reward, fund_wei=fund, name=name,
                       allow_dev_srs=allow_dev_srs, refund_delay=refund_delay)
     Output(json_).result(rec, f"model {rec['model_id']} registered at {rec['registry']}")
 
@@ -107,7 +110,7 @@ def submit_update(
     from ..train.submit import step_submission
 
     sub = step_submission(step)
-    reg = _registry(rpc, registry)
+    reg = registry_of(rpc, registry)
     sub.check_claim(reg, model_id)
     r, sent = sub.submit(reg, model_id, min_reward=min_reward)
     Output(json_).result({"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
@@ -130,7 +133,7 @@ def submit_answer(
     from ..prover.proof import Proof
 
     p = Proof.load(proof)
-    a = _registry(rpc, registry).submit_answer(model_id, p.proof_bytes, p.instances, version=version)
+    a = registry_of(rpc, registry).submit_answer(model_id, p.proof_bytes, p.instances, version=version)
     Output(json_).result({"answer_id": a.answer_id, "version": a.version, "input": "0x" + a.input.hex(),
                           "outputs": [str(v) for v in a.outputs], "gas_used": a.gas_used, "tx_hash": a.tx_hash},
                          f"answer {a.answer_id} accepted against version {a.version} ({a.gas_used} gas)")
@@ -147,7 +150,7 @@ def evaluate(
     from ..train.evaluate import evaluate as do_evaluate
     from ..train.workspace import Workspace
 
-    e = do_evaluate(Workspace.open(workspace), _registry(rpc, registry), model_id)
+    e = do_evaluate(Workspace.open(workspace), registry_of(rpc, registry), model_id)
     Output(json_).result({"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
                           "submitter": e.submitter, "tx_hash": e.tx_hash, "gas_used": e.gas_used},
                          f"version {e.version}: {e.correct}/{e.total} held-out samples correct "
@@ -156,13 +159,13 @@ def evaluate(
 
 def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_span: LogSpan = None,
             json_: Json = False) -> None:
-    """The model's lineage: every accepted update with its batch, prover and gas, and the proven
+    """The model's lineage: every accepted update with its batch, prover, reward and gas, and the proven
     held-out accuracy of each evaluated version."""
-    reg = _registry(rpc, registry, log_span)
+    reg = registry_of(rpc, registry, log_span)
     info = reg.model(model_id)
     rows = [{"version": r.version, "before": "0x" + r.before.hex(), "after": "0x" + r.after.hex(),
-             "batch": "0x" + r.batch.hex(), "prover": r.prover, "block": r.block, "gas_used": r.gas_used,
-             "tx_hash": r.tx_hash} for r in reg.history(model_id)]
+             "batch": "0x" + r.batch.hex(), "prover": r.prover, "reward": r.reward, "block": r.block,
+             "gas_used": r.gas_used, "tx_hash": r.tx_hash} for r in reg.history(model_id)]
     accuracy = [{"version": e.version, "correct": e.correct, "total": e.total, "accuracy": e.accuracy,
                  "submitter": e.submitter} for e in (reg.evaluations(model_id) if info.terms.evaluated else [])]
     lines = [f"model {model_id} '{info.name}': version {info.version}, head 0x{info.head.hex()[:16]}…, "
@@ -180,8 +183,10 @@ def history(model_id: ModelId, rpc: Rpc = None, registry: Registry_ = None, log_
 
 def audit(
     model_id: ModelId,
-    data: Annotated[Optional[Path], typer.Option(help="The training data file; default: the source the published spec names")] = None,
-    held_out: Annotated[Optional[Path], typer.Option("--held-out", help="The held-out data file; default: the published source")] = None,
+    data: Annotated[Optional[str], typer.Option(help=f"The training data: {DATA_FORMS}; default: the source the "
+                                                "published spec names")] = None,
+    held_out: Annotated[Optional[str], typer.Option("--held-out", help="The held-out data (file or digits:test:SEED); "
+                                                    "default: the published source")] = None,
     srs_dir: Annotated[Optional[list[Path]], typer.Option("--srs-dir", help="A folder holding the SRS files the model names (by sha256); repeatable")] = None,
     rpc: Rpc = None,
     registry: Registry_ = None,
@@ -191,12 +196,11 @@ def audit(
     """What a model id means, checked from the chain and the data alone: the published spec, the
     dataset root, the verifiers' code rebuilt from the spec, and every accepted update re-verified
     from calldata. Exit 1 if anything does not match."""
-    from ..train.model_audit import audit_model
+    from ..train.audit import audit_model
 
-    reg = _registry(rpc, registry, log_span)
+    reg = registry_of(rpc, registry, log_span)
     o = Output(json_)
-    report = audit_model(reg, model_id, data=str(data.resolve()) if data else None,
-                         held_out=str(held_out.resolve()) if held_out else None,
+    report = audit_model(reg, model_id, data=source_name(data, None), held_out=source_name(held_out, None),
                          srs_dirs=tuple(srs_dir or ()), reporter=o.reporter())
     lines = [f"audit of model {model_id}: {'[green]clean[/]' if report.ok else '[red]FAILED[/]'}"]
     lines += [f"  {'ok' if f.ok else 'FAILED'}  {f.what}: {escape(f.detail)}" for f in report.findings]

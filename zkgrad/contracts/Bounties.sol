@@ -81,6 +81,8 @@ abstract contract Bounties is ReentrancyGuardTransient {
 
     /// @notice Whether the model's funders may take back its bounty now: it is less than one reward
     /// (it can pay nobody), or no update was accepted for the model's refund delay.
+    /// @param modelId the model
+    /// @return whether `refund` would pay its funders now
     function refundable(uint256 modelId) public view virtual returns (bool);
 
     /// @notice Take the rewards credited to the caller, sent to `to`.

@@ -240,6 +240,14 @@ abstract contract ModelBook is Bounties {
 
     // --- the layout and commitments, for any client ---------------------------------------
     /// @notice Start offsets of a training-step proof's public instances, and their count.
+    /// @param stateWords words of the model's state (weights, then any momentum)
+    /// @param batchWords words of one batch (x, then y)
+    /// @return before offset of the state the step starts from
+    /// @return batch offset of the batch
+    /// @return claim offset of the claim word
+    /// @return after_ offset of the state the step ends at
+    /// @return loss offset of the loss word
+    /// @return length the number of instances
     function stepLayout(uint256 stateWords, uint256 batchWords)
         external
         pure
@@ -249,6 +257,13 @@ abstract contract ModelBook is Bounties {
     }
 
     /// @notice Start offsets of an inference proof's public instances, and their count.
+    /// @param weightsWords words of the model's weights
+    /// @param inputWords words of one input
+    /// @param nOutputs outputs of the model
+    /// @return weights offset of the weights
+    /// @return input offset of the input
+    /// @return outputs offset of the outputs
+    /// @return length the number of instances
     function answerLayout(uint256 weightsWords, uint256 inputWords, uint256 nOutputs)
         external
         pure
@@ -258,6 +273,10 @@ abstract contract ModelBook is Bounties {
     }
 
     /// @notice Offsets of an evaluation proof's public instances (weights, then the count word).
+    /// @param weightsWords words of the model's weights
+    /// @return weights offset of the weights
+    /// @return correct offset of the count of held-out samples classified correctly
+    /// @return length the number of instances
     function evalLayout(uint256 weightsWords) external pure returns (uint256 weights, uint256 correct, uint256 length) {
         return InstanceLayout.evaluation(weightsWords);
     }
@@ -265,16 +284,28 @@ abstract contract ModelBook is Bounties {
     /// @notice The claim word of a step that creates `newVersion` of a model, submitted by
     /// `submitter` here: keccak256(abi.encode(chainid, this registry, modelId, newVersion,
     /// submitter)) mod the field modulus (zkgrad.layout.claim_word).
+    /// @param modelId the model
+    /// @param newVersion the version the step creates
+    /// @param submitter the account that may submit the proof
+    /// @return the claim word the proof must carry
     function claimWord(uint256 modelId, uint256 newVersion, address submitter) external view returns (uint256) {
         return InstanceLayout.claimWord(modelId, newVersion, submitter);
     }
 
     /// @notice keccak256 over words packed as uint256: zkgrad.layout.commit.
+    /// @param words the words
+    /// @return their commitment
     function commit(uint256[] calldata words) external pure returns (bytes32) {
         return InstanceLayout.commit(words, 0, words.length);
     }
 
     /// @notice The before, batch and after commitments of a training-step proof's instances.
+    /// @param stateWords words of the model's state
+    /// @param batchWords words of one batch
+    /// @param instances the proof's public instances
+    /// @return before the commitment of the state the step starts from
+    /// @return batch the batch's commitment
+    /// @return after_ the commitment of the state the step ends at
     function stepCommitments(uint256 stateWords, uint256 batchWords, uint256[] calldata instances)
         external
         pure
@@ -290,11 +321,18 @@ abstract contract ModelBook is Bounties {
     }
 
     /// @notice The dataset tree's leaf for a batch: OpenZeppelin StandardMerkleTree, (uint256, bytes32).
+    /// @param index the batch's place in the schedule
+    /// @param batchCommitment the batch's commitment
+    /// @return the leaf
     function batchLeaf(uint256 index, bytes32 batchCommitment) public pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(index, batchCommitment))));
     }
 
     /// @notice The replay key of an answer: keccak256(abi.encode(modelId, version, instances)).
+    /// @param modelId the model
+    /// @param atVersion the version the answer is proven against
+    /// @param instances the answer proof's public instances
+    /// @return the key
     function answerKey(uint256 modelId, uint256 atVersion, uint256[] calldata instances) public pure returns (bytes32) {
         return keccak256(abi.encode(modelId, atVersion, instances));
     }

@@ -8,7 +8,14 @@ import {IVerifier} from "./IVerifier.sol";
 /// @dev ezkl's `verifyProof` returns raw words (1, vka digest, rescaled instances), not ABI-encoded
 /// values, and reverts on a bad proof; the adapter reads the first word only.
 interface IHalo2VerifierReusable {
+    /// @notice Register a VKA so that proofs may be checked against it.
+    /// @param vka the verifying-key artifact's words
+    /// @return digest its key (keccak256 of the words)
     function registerVka(bytes32[] calldata vka) external returns (bytes32 digest);
+    /// @notice Check `proof` against `instances` with the registered `vka`; reverts on a bad proof.
+    /// @param proof the proof bytes
+    /// @param instances the public instances
+    /// @param vka the verifying-key artifact's words
     function verifyProof(bytes calldata proof, uint256[] calldata instances, bytes32[] calldata vka) external;
 }
 
@@ -59,6 +66,9 @@ contract VkaVerifier is IVerifier {
     /// @dev The VKA is read from storage, which creation code other than this constructor could
     /// have filled; it is used only if it hashes to vkaDigest, which is part of the runtime code.
     /// So this adapter's runtime code alone decides which circuit it checks.
+    /// @param proof the proof bytes
+    /// @param instances the public instances
+    /// @return true (a refused proof reverts)
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external view override returns (bool) {
         bytes32[] memory key = vka();
         bytes32 stored = keccak256(abi.encodePacked(key));
@@ -80,6 +90,7 @@ contract VkaVerifier is IVerifier {
     }
 
     /// @notice The VKA words, read back from the data contracts.
+    /// @return words the VKA, in order
     function vka() public view returns (bytes32[] memory words) {
         bytes memory raw;
         uint256 n = _chunks.length;

@@ -101,7 +101,7 @@ contract ZkgradRegistry is ModelBook {
     /// @param genesis the commitment of the genesis state
     /// @param genesisWeights the commitment of its weights (equal to genesis without momentum)
     /// @param name a label, for people
-    /// @param spec the published spec (zkgrad.circuits.published), kept in the ModelRegistered event
+    /// @param spec the published spec (zkgrad.chain.published), kept in the ModelRegistered event
     /// @return modelId the new model's id
     function registerModel(
         Terms calldata terms,

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal, NamedTuple
 
-from ..circuits import engine
+from .. import engine
 from ..circuits.artifacts import Circuit
 from ..devices import cuda_devices
 from ..errors import BackendUnavailableError, InputError, ProverError

@@ -28,7 +28,8 @@ def in_process(pool: str, device: str) -> tuple[bool, str | None]:
 def prove_pooled(circuit: Circuit, data: Path | dict[str, Any], *, out: Path, pool: str = "serial",
                  device: str = "auto", reporter: Reporter | None = None) -> tuple[ProofResult, str | None]:
     """(result, a one-line device notice or None: this process's, or the worker's that proved it)."""
-    from .pool import ProveJob, open_pool, worker_id
+    from .jobs import ProveJob, worker_id
+    from .pool import open_pool
 
     local, notice = in_process(pool, device)
     if local:

@@ -10,8 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import fsio
-from ..circuits import engine
+from .. import engine, fsio
 from ..circuits.artifacts import Circuit
 from ..circuits.onnx_model import OnnxInterface, TensorSpec, normalize_sample
 from ..circuits.ranges import check_witness

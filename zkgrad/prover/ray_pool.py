@@ -23,11 +23,18 @@ from typing import Any, Callable, Iterator
 
 from .. import fsio
 from ..circuits.artifacts import Circuit, sha256_bytes
-from ..fsio import zkgrad_home
 from ..errors import BackendUnavailableError, CircuitError, InputError, ProverError
-from .pool import JobFailure, JobResult, ProveJob, ProvingPool, run_job_safely, unwrap
-from .ray_start import (is_startup_timeout, listening, raised_waits, ray_children, ray_start_s, start_until,
-                        stop_children_since)
+from ..fsio import zkgrad_home
+from .jobs import JobFailure, JobResult, ProveJob, ProvingPool, run_job_safely, unwrap
+from .ray_start import (
+    is_startup_timeout,
+    listening,
+    raised_waits,
+    ray_children,
+    ray_start_s,
+    start_until,
+    stop_children_since,
+)
 
 # what a worker needs to prove (the ONNX model and Solidity verifier stay home)
 SHIPPED = ("manifest.json", "settings.json", "model.compiled", "pk.key", "vk.key", "verifier.json", "sample.json")

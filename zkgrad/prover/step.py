@@ -21,18 +21,66 @@ from typing import Any
 import numpy as np
 
 from .. import fsio
-from ..circuits.checkpoint import Checkpoint
 from ..circuits.float_graph import graph_step
 from ..circuits.model_circuits import ModelCircuits
-from ..circuits.quant import dequantize, quantize
-from ..circuits.spec import ModelSpec
 from ..errors import InputError, ProverError
+from ..model.checkpoint import Checkpoint
+from ..model.quant import dequantize, quantize
+from ..model.spec import ModelSpec
 from ..progress import Reporter, Timings
 from .proof import Proof
 from .prove import prove_witness
 from .prove import witness as compute_witness
 
 STEP_JSON = "step.json"
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    """``step.json``: what one proven step is, its commitments in 0x-hex as the chain shows them."""
+
+    version: int
+    before: str
+    after: str
+    batch: str
+    weights_after: str
+    loss: float
+    claim: str  # hex of the claim word the proof carries
+    float_loss: float  # the float32 step's loss from the same start on the same batch
+    max_abs_param_diff: float  # largest |proven - float32| over the new state
+    step_circuit: str  # the step circuit's content key
+    timings: dict[str, float]
+    proved_at: float | None = None  # Unix time; None while only witnessed
+
+    @property
+    def claim_word(self) -> int:
+        return int(self.claim, 16)
+
+    @property
+    def prove_s(self) -> float:
+        return float(self.timings.get("prove", 0.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return d if self.proved_at is not None else {k: v for k, v in d.items() if k != "proved_at"}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "step.json") -> "StepSummary":
+        try:
+            return cls(version=int(d["version"]), before=str(d["before"]), after=str(d["after"]),
+                       batch=str(d["batch"]), weights_after=str(d["weights_after"]), loss=float(d["loss"]),
+                       claim=str(d["claim"]), float_loss=float(d["float_loss"]),
+                       max_abs_param_diff=float(d["max_abs_param_diff"]), step_circuit=str(d["step_circuit"]),
+                       timings={str(k): float(v) for k, v in dict(d["timings"]).items()},
+                       proved_at=None if d.get("proved_at") is None else float(d["proved_at"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{where} is not a step summary ({type(e).__name__}: {e})",
+                             hint="prove the step again; its folder was damaged or hand-edited", path=where) from None
+
+    @classmethod
+    def load(cls, folder: Path) -> "StepSummary":
+        path = Path(folder) / STEP_JSON
+        return cls.from_dict(fsio.read_json(path, "step summary"), str(path))
 
 
 @dataclass(frozen=True)
@@ -44,7 +92,7 @@ class PendingStep:
     target: Path
     before: Checkpoint
     after: Checkpoint
-    summary: dict[str, Any] = field(repr=False)
+    summary: StepSummary = field(repr=False)
     input_data: dict[str, Any] = field(repr=False, default_factory=dict)
     """The witness's input (state, x, y), so the proof can be made by another process."""
 
@@ -66,15 +114,15 @@ class StepProof:
     proof: Proof
     before: Checkpoint
     after: Checkpoint
-    summary: dict[str, Any] = field(repr=False)
+    summary: StepSummary = field(repr=False)
 
     @classmethod
     def load(cls, folder: Path | str, before: Checkpoint) -> "StepProof":
         """A step folder written by ``finish_step``; the folder keeps only the checkpoint after the
         step, so the caller passes the one it started from (checked against the summary)."""
         folder = Path(folder)
-        summary = fsio.read_json(folder / STEP_JSON, "step summary")
-        if summary.get("before") != "0x" + before.commitment.hex():
+        summary = StepSummary.load(folder)
+        if summary.before != "0x" + before.commitment.hex():
             raise InputError(f"step {folder} does not start from the given checkpoint",
                              hint="pass the checkpoint this step was proven from")
         return cls(folder, Proof.load(folder / "proof.json"), before, Checkpoint.load(folder / "checkpoint"), summary)
@@ -100,18 +148,19 @@ def witness_step(circuits: ModelCircuits, before: Checkpoint, x: np.ndarray, y: 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    summary = {
-        "version": after.version,
-        "before": "0x" + before.commitment.hex(),
-        "after": "0x" + after.commitment.hex(),
-        "batch": "0x" + (after.batch_commitment or b"").hex(),
-        "weights_after": "0x" + after.weights_commitment.hex(),
-        "loss": after.loss,
-        "claim": hex(claim),
-        **fid,
-        "step_circuit": circuits.step.key,
-        "timings": dict(timings),
-    }
+    summary = StepSummary(
+        version=after.version,
+        before="0x" + before.commitment.hex(),
+        after="0x" + after.commitment.hex(),
+        batch="0x" + (after.batch_commitment or b"").hex(),
+        weights_after="0x" + after.weights_commitment.hex(),
+        loss=after.loss,
+        claim=hex(claim),
+        float_loss=fid["float_loss"],
+        max_abs_param_diff=fid["max_abs_param_diff"],
+        step_circuit=circuits.step.key,
+        timings=dict(timings),
+    )
     return PendingStep(staging, Path(folder), before, replace(after, meta={"float_loss": fid["float_loss"]}), summary,
                        data)
 
@@ -146,13 +195,13 @@ def finish_step(circuits: ModelCircuits, pending: PendingStep, proof: Proof, tim
     inst = proof.instances
     if layout.before_commitment(inst) != pending.before.commitment or \
             layout.after_commitment(inst) != pending.after.commitment or \
-            (pending.before.commitment_scheme == "public" and inst[layout.claim] != int(pending.summary["claim"], 16)):
+            (pending.before.commitment_scheme == "public" and inst[layout.claim] != pending.summary.claim_word):
         pending.discard()
         raise ProverError("the proof's commitments differ from the witnessed step",
                           hint="the witness and proof are from different inputs; prove the step again")
-    summary = {**pending.summary, "timings": {**pending.summary["timings"], **timings}, "proved_at": time.time()}
+    summary = replace(pending.summary, timings={**pending.summary.timings, **timings}, proved_at=time.time())
     pending.after.save(pending.folder / "checkpoint")
-    fsio.write_json(pending.folder / STEP_JSON, summary)
+    fsio.write_json(pending.folder / STEP_JSON, summary.to_dict())
     fsio.commit_dir(pending.folder, pending.target, "step", what="the step folder")
     return StepProof(pending.target, Proof.load(pending.target / "proof.json"), pending.before, pending.after, summary)
 

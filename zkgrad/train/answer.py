@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..circuits.checkpoint import Checkpoint
 from ..circuits.model_circuits import ModelCircuits
 from ..errors import InputError, ProverError
+from ..model.checkpoint import Checkpoint
 from ..progress import Reporter
-from ..prover.prove import prove
 from ..prover.proof import ProofResult
+from ..prover.prove import prove
 
 
 @dataclass(frozen=True)

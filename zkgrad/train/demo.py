@@ -14,18 +14,18 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .. import data
-from ..chain.client import connect
 from ..chain.registry import Registry
-from ..fsio import zkgrad_home
 from ..circuits.config import PLANNED_STEPS, CalibrationPlan
-from ..circuits.dataset import MIN_HELD_OUT, commit_dataset
-from ..circuits.spec import ModelSpec
+from ..fsio import zkgrad_home
+from ..model import data
+from ..model.dataset import MIN_HELD_OUT, commit_dataset
+from ..model.spec import ModelSpec
+from ..node import connect
 from ..progress import Reporter
 from .answer import prove_answer
 from .evaluate import evaluate
 from .loop import Accepted, Prover, train
-from .onchain import ensure_registry, register, registered
+from .register import ensure_registry, register, registered
 from .shadow import accuracy, shadow_run
 from .workspace import Workspace
 

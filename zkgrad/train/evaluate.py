@@ -3,7 +3,8 @@ its evaluation circuit (the held-out set built in) and recorded on chain for tha
 
 from __future__ import annotations
 
-from ..chain.registry import EvaluationRecord, Registry
+from ..chain.records import EvaluationRecord
+from ..chain.registry import Registry
 from ..circuits.evaluation import evaluation_input
 from ..errors import ChainError, InputError, ProverError
 from ..progress import Reporter

@@ -6,7 +6,7 @@ file (checked against the registered dataset root) and the SRS files the spec na
 the circuits are rebuilt as ``zkgrad audit`` rebuilds them, and the workspace appears only once the
 registered step verifier is seen to hold exactly the code they give.
 
-``published_head`` is the head's checkpoint from the chain: under the ``public`` commitment every
+``published_state`` is a version's checkpoint (the head's by default) from the chain: under the ``public`` commitment every
 accepted update's public values, in its transaction's calldata, hold the new state's exact
 quantized values, and the registry itself hashed those words into the head.
 """
@@ -20,15 +20,16 @@ from eth_utils import keccak
 
 from .. import fsio
 from ..chain.deployments import verifier_mismatch
-from ..chain.registry import ModelInfo, Registry
-from ..circuits.checkpoint import Checkpoint, genesis
-from ..circuits.dataset import check, load_for
-from ..circuits.published import PublishedSpec
-from ..circuits.quant import felts_to_ints
-from ..circuits.spec import ModelSpec
+from ..chain.published import PublishedSpec
+from ..chain.records import ModelInfo
+from ..chain.registry import Registry
 from ..circuits.srs import find_srs
-from ..data import Dataset
 from ..errors import ChainError, InputError
+from ..model.checkpoint import Checkpoint, genesis
+from ..model.data import Dataset
+from ..model.dataset import check, load_for
+from ..model.quant import felts_to_ints
+from ..model.spec import ModelSpec
 from ..progress import Reporter
 from .workspace import Workspace
 
@@ -109,21 +110,27 @@ def join_model(registry: Registry, model_id: int, root: Path, *, data: str | Non
     return Workspace.open(root)
 
 
-def published_head(registry: Registry, model_id: int, start: Checkpoint) -> Checkpoint:
-    """The head's checkpoint, rebuilt from the update that made it and checked against the head
-    commitment the registry holds; ``start`` is the workspace's genesis, which must be the model's."""
+def published_state(registry: Registry, model_id: int, start: Checkpoint, version: int | None = None) -> Checkpoint:
+    """Version ``version``'s checkpoint (default: the head's), rebuilt from the update that made it
+    and checked against the commitment the registry holds for that version; ``start`` is the
+    workspace's genesis, which must be the model's."""
     info = registry.model(model_id)
+    version = info.version if version is None else version
+    if not 0 <= version <= info.version:
+        raise InputError(f"model {model_id} has no version {version} (its head is version {info.version})",
+                         hint="pick a version from 'zkgrad history'")
     if start.commitment != info.genesis:
         raise InputError(f"this workspace's genesis is not model {model_id}'s",
                          hint="train that model with 'zkgrad train --model-id N' and no workspace")
-    if info.version == 0:
+    if version == 0:
         return start
     if start.commitment_scheme != "public" or info.step_layout.state_words != len(start.words()):
         raise InputError(f"model {model_id} does not publish this workspace's state",
                          hint="train it with 'zkgrad train --model-id N' and no workspace")
-    last = registry.head_update(model_id)
+    last = registry.submitted(model_id, version)
     if last is None or not last.instances:
-        raise ChainError(f"the transaction that made model {model_id}'s head holds no update to it", hint=NODE_HINT)
+        raise ChainError(f"the transaction that made model {model_id}'s version {version} holds no update to it",
+                         hint=NODE_HINT)
     words = list(last.instances[info.step_layout.after])
     tensors, at = [], 0
     for q in start.state():
@@ -131,7 +138,7 @@ def published_head(registry: Registry, model_id: int, start: Checkpoint) -> Chec
         at += q.size
     ckpt = Checkpoint(version=last.record.version, scale=start.scale, params=dict(zip(start.names, tensors)),
                       n_params=start.n_params, parent=last.record.before, batch_commitment=last.record.batch)
-    if ckpt.commitment != last.record.after:
+    if ckpt.commitment != last.record.after or ckpt.commitment != registry.version_record(model_id, version).state:
         raise ChainError(f"the weights published with model {model_id}'s version {last.record.version} do not hash "
                          "to its commitment", hint=NODE_HINT)
     return ckpt

@@ -15,23 +15,28 @@ reported once, by what the chain finally holds.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from .. import fsio
-from ..chain.client import account, find_landed
 from ..chain.registry import Registry
-from ..circuits.checkpoint import Checkpoint
-from ..circuits.dataset import batch_proof, check, schedule_index
 from ..circuits.model_circuits import ModelCircuits
-from ..data import Dataset, batch
-from ..errors import ChainError, TransactionRevertedError
+from ..errors import ChainError, TransactionRevertedError, ZkgradError
+from ..model.checkpoint import Checkpoint
+from ..model.data import Dataset, batch
+from ..model.dataset import batch_proof, check, schedule_index
+from ..node import account, find_landed
 from ..progress import Quiet, Reporter, StepEstimate, Timings
-from ..prover.step import PendingStep, StepProof, prove_pending, witness_step
-from .join import published_head
+from ..prover.step import (
+    PendingStep,
+    StepProof,
+    StepSummary,
+    prove_pending,
+    witness_step,
+)
+from .join import published_state
 from .submit import journal, journaled
 from .workspace import Workspace
 
@@ -70,10 +75,10 @@ def _existing_proof(ws: Workspace, version: int, before: Checkpoint, claim: int)
     """The step proven on disk from ``before`` for this claim (another account's claim is useless to us)."""
     d = ws.step_dir(version)
     try:
-        summary = json.loads((d / "step.json").read_text())
-    except (OSError, ValueError):
+        summary = StepSummary.load(d)
+    except ZkgradError:  # none, or a damaged one: proven again
         return None
-    if summary.get("before") != "0x" + before.commitment.hex() or summary.get("claim") != hex(claim) \
+    if summary.before != "0x" + before.commitment.hex() or summary.claim != hex(claim) \
             or not (d / "proof.json").is_file():
         return None
     return StepProof.load(d, before)
@@ -82,7 +87,7 @@ def _existing_proof(ws: Workspace, version: int, before: Checkpoint, claim: int)
 def head_checkpoint(ws: Workspace, registry: Registry, model_id: int) -> Checkpoint:
     """The checkpoint at the model's head, numbered with the chain's version (a state can recur)."""
     info = registry.model(model_id)
-    ckpt = ws.checkpoint_for(info.head) or published_head(registry, model_id, ws.genesis())
+    ckpt = ws.checkpoint_for(info.head) or published_state(registry, model_id, ws.genesis())
     return replace(ckpt, version=info.version)
 
 
@@ -177,7 +182,7 @@ class _Run:
             fill()
 
     def submit(self, sp: StepProof) -> Accepted:
-        reg, mid, v = self.registry, self.model_id, int(sp.summary["version"])
+        reg, mid, v = self.registry, self.model_id, sp.summary.version
         sent = journaled(sp.folder)
         if sent:  # a submission of an earlier run may still be pending: wait for it, never send twice
             find_landed(reg.w3, sent)
@@ -212,7 +217,7 @@ class _Run:
         """Step ``sp`` as the chain holds it: its version's record starts at its "before" state and
         holds its "after" state; None when the chain holds no such version. Landed by this account
         before a restart (``resumed``) or by another (``taken_by``, whose reward and credit it is)."""
-        reg, mid, v = self.registry, self.model_id, int(sp.summary["version"])
+        reg, mid, v = self.registry, self.model_id, sp.summary.version
         if not reg.holds(mid, v, sp.after.commitment) or reg.version_record(mid, v - 1).state != sp.before.commitment:
             return None
         u = reg.update_at(mid, v)
@@ -227,8 +232,7 @@ class _Run:
 def _local(sp: StepProof) -> dict[str, Any]:
     """What the step's own summary says of it: losses, fidelity, prove time."""
     s = sp.summary
-    return dict(loss=s.get("loss"), float_loss=s.get("float_loss"), max_abs_param_diff=s.get("max_abs_param_diff"),
-                prove_s=float(s.get("timings", {}).get("prove", 0.0)))
+    return dict(loss=s.loss, float_loss=s.float_loss, max_abs_param_diff=s.max_abs_param_diff, prove_s=s.prove_s)
 
 
 def _next_proof(proofs: Iterator[StepProof], reporter: Reporter, estimate: StepEstimate, version: int) -> StepProof:
@@ -250,10 +254,10 @@ def step_records(ws: Workspace, registry: Registry | None = None, model_id: int 
         chain = {r.version: r for r in registry.history(model_id)}
     out = []
     for s in ws.step_summaries():
-        r = chain.get(int(s["version"]))
-        r = r if r is not None and "0x" + r.after.hex() == s["after"] and "0x" + r.before.hex() == s["before"] else None
+        r = chain.get(s.version)
+        r = r if r is not None and "0x" + r.after.hex() == s.after and "0x" + r.before.hex() == s.before else None
         consulted = registry is not None and model_id is not None
-        out.append({**s, "accepted": (r is not None) if consulted else None,
+        out.append({**s.to_dict(), "accepted": (r is not None) if consulted else None,
                     "gas_used": r.gas_used if r else None, "tx_hash": r.tx_hash if r else None,
                     "prover": r.prover if r else None, "block": r.block if r else None})
     return out

@@ -22,7 +22,8 @@ def make_prover(pool: str = "serial", device: str = "auto", *,
     if local:
         yield (lambda c, ps: serial_prover(c, ps)), notice
         return
-    from ..prover.pool import ProveJob, open_pool
+    from ..prover.jobs import ProveJob
+    from ..prover.pool import open_pool
 
     seen: set[str] = set()
     with open_pool(pool) as opened:

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..circuits.checkpoint import Checkpoint
 from ..circuits.float_graph import graph_step
-from ..circuits.spec import ModelSpec
-from ..data import Dataset, batch
+from ..model.checkpoint import Checkpoint
+from ..model.data import Dataset, batch
+from ..model.spec import ModelSpec
 
 
 def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset, *, steps: int, seed: int,

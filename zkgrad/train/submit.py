@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Callable
 
 from .. import fsio
-from ..chain.client import find_landed
-from ..chain.registry import Registry, UpdateReceipt
-from ..circuits.dataset import batch_proof, load_for
-from ..data import Dataset
+from ..chain.records import AcceptedUpdate
+from ..chain.registry import Registry
 from ..errors import InputError
+from ..model.data import Dataset
+from ..model.dataset import batch_proof, load_for
+from ..node import find_landed
 from ..prover.proof import Proof
+from ..prover.step import StepSummary
 from .workspace import Workspace
-
 
 SENT = "sent.json"
 
@@ -36,7 +37,7 @@ def journal(folder: Path) -> Callable[[str], None]:
     return lambda tx: fsio.write_json(folder / SENT, {"tx_hashes": [*journaled(folder), tx]})
 
 
-def landed_receipt(registry: Registry, folder: Path) -> UpdateReceipt | None:
+def landed_receipt(registry: Registry, folder: Path) -> AcceptedUpdate | None:
     """The accepted update a journaled transaction of this folder made (waiting while it is
     pending), read back from the chain; None when none of them landed as an accepted update."""
     receipt = find_landed(registry.w3, journaled(folder))
@@ -63,7 +64,7 @@ class StepSubmission:
     """The claim word the proof carries."""
     folder: Path
 
-    def submit(self, registry: Registry, model_id: int, *, min_reward: int = 0) -> tuple[UpdateReceipt, bool]:
+    def submit(self, registry: Registry, model_id: int, *, min_reward: int = 0) -> tuple[AcceptedUpdate, bool]:
         """Submit the step, journaled in its folder, unless a journaled transaction already
         landed; returns the chain's receipt and whether it was sent now."""
         done = landed_receipt(registry, self.folder)
@@ -93,7 +94,7 @@ def step_submission(step: Path) -> StepSubmission:
         raise InputError(f"{step} is not a proven step of a model workspace",
                          hint="pass WS/steps/NNNNNN as 'zkgrad prove step' or 'zkgrad train' wrote it")
     ws = Workspace.open(ws_root)
-    version = int(fsio.read_json(folder / "step.json", "step summary")["version"])
+    version = StepSummary.load(folder).version
     _, batch_c, path = batch_proof(ws.spec, committed_data(ws), ws.dataset(), version - 1)
     layout = ws.circuits().step_layout
     if layout.batch_commitment(proof.instances) != batch_c:

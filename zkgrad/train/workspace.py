@@ -4,7 +4,7 @@
     genesis/                  version 0 checkpoint
     circuits/step, answer/    the two circuits (content-addressed)
     circuits/evaluation/      the evaluation circuit, its held-out set built in (classifiers)
-    dataset.json              the committed dataset (zkgrad.circuits.dataset): the batch schedule's root
+    dataset.json              the committed dataset (zkgrad.model.dataset): the batch schedule's root
     steps/000001/ ...         one folder per proven step (zkgrad.prover.step)
     chain.json                per chain id: registry, model id, verifier addresses
     registering.json          per chain id: how far an unfinished 'zkgrad register' got
@@ -21,18 +21,19 @@ from typing import Any
 import numpy as np
 
 from .. import fsio
-from ..circuits.checkpoint import Checkpoint, genesis
 from ..circuits.artifacts import Circuit
 from ..circuits.config import CalibrationPlan
-from ..circuits.dataset import DatasetCommitment
 from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import ModelCircuits, compile_circuits
 from ..circuits.onnx_model import load_interface
-from ..circuits.spec import ModelSpec
-from ..data import Dataset
 from ..errors import InputError, MissingFileError
 from ..layout import CLAIM_INPUT
+from ..model.checkpoint import Checkpoint, genesis
+from ..model.data import Dataset
+from ..model.dataset import DatasetCommitment
+from ..model.spec import ModelSpec
 from ..progress import Reporter
+from ..prover.step import STEP_JSON, StepSummary
 from ..verifier.solidity import build_verifier
 
 
@@ -139,12 +140,9 @@ class Workspace:
         if self.steps_dir.is_dir():
             fsio.sweep_stale(self.steps_dir)
 
-    def step_summaries(self) -> list[dict[str, Any]]:
-        out = []
-        for d in sorted(self.steps_dir.glob("[0-9]" * 6)):
-            if (d / "step.json").is_file():
-                out.append(_records(d / "step.json", "step record"))
-        return out
+    def step_summaries(self) -> list[StepSummary]:
+        """The summary of each proven step on disk, in version order."""
+        return [StepSummary.load(d) for d in sorted(self.steps_dir.glob("[0-9]" * 6)) if (d / STEP_JSON).is_file()]
 
     def checkpoint_for(self, commitment: bytes) -> Checkpoint | None:
         """The local checkpoint with this commitment (genesis or a proven step's), if any."""
@@ -178,7 +176,7 @@ class Workspace:
     # --- chain ---------------------------------------------------------------------------
     def deployment(self, chain_id: int) -> dict[str, Any] | None:
         """The model's record on this chain (registry, model id, verifiers), checked: the file may be hand-edited."""
-        from ..chain.client import checksum_address
+        from ..node import checksum_address
 
         rec = _records(self.chain_path, "chain record").get(str(chain_id))
         if rec is None:

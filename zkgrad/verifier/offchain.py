@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import fsio
-from ..circuits import engine
+from .. import engine, fsio
 from ..circuits.artifacts import Circuit
 from ..errors import MissingFileError
 from ..prover.proof import Proof

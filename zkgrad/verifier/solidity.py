@@ -23,12 +23,17 @@ from typing import Any, Literal
 
 from eth_utils import keccak
 
-from .. import fsio
-from ..circuits import engine
+from .. import engine, fsio
 from ..circuits.artifacts import Circuit
 from ..contracts import ADAPTER, shipped
 from ..errors import CircuitError
-from ..toolchain import EIP170_LIMIT, CompiledContract, ContractSizeWarning, Solc, find_solc
+from ..toolchain import (
+    EIP170_LIMIT,
+    CompiledContract,
+    ContractSizeWarning,
+    Solc,
+    find_solc,
+)
 
 VerifierKind = Literal["single", "reusable"]
 SINGLE_CONTRACT = "Halo2Verifier"

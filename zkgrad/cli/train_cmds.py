@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from .data_opts import DATA_FORMS, load_data, source_name
 from .options import Json, Rpc, address_option, resolve_rpc, rpc_url
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def demo(
     with _prover(pool, device, o) as prover:
         res = run_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
     if report:
-        from ..train.reporting import write_run_report
+        from ..train.report import write_run_report
         from ..train.workspace import Workspace
 
         png, html = write_run_report(Workspace(Path(res.workspace)), report, meta={"model id": res.model_id,
@@ -99,7 +100,7 @@ def train(
         help="Model workspace (zkgrad model init / compile / register); without one, --model-id is rebuilt "
              "from what the chain publishes into $ZKGRAD_HOME/models")] = None,
     steps: Annotated[int, typer.Option(min=1, help="Train until the model's version on chain is this")] = 1,
-    data: Annotated[Optional[Path], typer.Option(help="Training data .npz (x, y) or .csv (label last); default: the committed dataset's")] = None,
+    data: Annotated[Optional[str], typer.Option(help=f"Training data: {DATA_FORMS}; default: the committed dataset's")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of the batch order; default: the committed dataset's")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Must equal the spec's: the circuit is built for it")] = None,
     depth: Annotated[int, typer.Option(min=1, help="Steps witnessed ahead of proving (pipelining)")] = 2,
@@ -116,14 +117,13 @@ def train(
 ) -> None:
     """Prove and submit training steps for a registered model; rerun to resume from the chain head,
     whoever proved it. Without a workspace, the model is rebuilt from the chain and the data."""
-    from ..chain.client import chain_id, connect
     from ..chain.registry import Registry
     from ..errors import DeploymentError, InputError
+    from ..model.dataset import load_for
+    from ..node import chain_id, connect
     from ..train.loop import train as run_train
-    from ..train.onchain import registered, registry_address
+    from ..train.register import registered, registry_address
     from ..train.workspace import Workspace
-    from ..circuits.dataset import load_for
-    from .data_opts import data_source, load_data
 
     o = Output(json_)
     if workspace is None and model_id is None:
@@ -150,7 +150,7 @@ def train(
         seed = ws.dataset().seed if ws.dataset_path.is_file() else 0
     committed = ws.dataset() if data is None and ws.dataset_path.is_file() else None
     ds = load_data(data, ws.spec) if committed is None else load_for(ws.spec, committed.source)
-    ws.record_run(data_source(data) if committed is None else committed.source, seed)  # once every input is checked
+    ws.record_run(source_name(data) if committed is None else committed.source, seed)  # once every input is checked
     ws.discard_partial_steps()  # what a killed run left half-built
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,
@@ -170,7 +170,7 @@ def _check_batch_size(ws: "Workspace", batch_size: int | None) -> None:
                          "for one batch size", hint="create another model with 'zkgrad model init --batch-size N'")
 
 
-def _joined(reg: "Registry", model_id: int, data: Path | None, srs_dirs: tuple[Path, ...], o: Output) -> "Workspace":
+def _joined(reg: "Registry", model_id: int, data: str | None, srs_dirs: tuple[Path, ...], o: Output) -> "Workspace":
     """The workspace zkgrad keeps for a model it trains from the chain alone: built on first use."""
     from ..fsio import zkgrad_home
     from ..train.join import join_model, joined_workspace
@@ -181,7 +181,7 @@ def _joined(reg: "Registry", model_id: int, data: Path | None, srs_dirs: tuple[P
     if ws is not None:
         return ws
     o.note(f"model {model_id}: rebuilding its circuits from the published spec into {root}")
-    return join_model(reg, model_id, root, data=str(data.resolve()) if data else None, srs_dirs=srs_dirs,
+    return join_model(reg, model_id, root, data=source_name(data, None), srs_dirs=srs_dirs,
                       reporter=o.reporter())
 
 
@@ -192,7 +192,7 @@ def report(
     json_: Json = False,
 ) -> None:
     """Write a PNG and an HTML page: proven vs float loss per step, prove time per step, gas per update."""
-    from ..train.reporting import write_run_report
+    from ..train.report import write_run_report
     from ..train.workspace import Workspace
 
     ws = Workspace.open(workspace)

@@ -4,7 +4,7 @@ The registry keeps its keccak256 (``specDigest``) and its bytes are in the Model
 so anyone with an RPC URL gets it. It names everything that fixes the model's circuits and data:
 the model spec (architecture factory, loss, optimizer and hyper-parameters, batch size, scale,
 commitment scheme), the calibration plan, ezkl's version, each circuit's ONNX hash, content key,
-verifier kind and SRS, and the dataset commitment (``zkgrad.circuits.dataset``). ``zkgrad audit``
+verifier kind and SRS, and the dataset commitment (``zkgrad.model.dataset``). ``zkgrad audit``
 rebuilds the circuits from it and the data file and compares the verifiers' code with the chain's.
 """
 
@@ -14,12 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..circuits.artifacts import Circuit
+from ..circuits.config import CalibrationPlan
+from ..circuits.extras import ModelExtra
+from ..circuits.model_circuits import ModelCircuits
 from ..errors import InputError
-from .artifacts import Circuit
-from .config import CalibrationPlan
-from .dataset import DatasetCommitment
-from .model_circuits import ModelCircuits
-from .spec import ModelSpec
+from ..model.dataset import DatasetCommitment
+from ..model.spec import ModelSpec
 
 FORMAT = 1
 
@@ -37,7 +38,7 @@ def published_spec(circuits: ModelCircuits, dataset: DatasetCommitment) -> bytes
     if circuits.evaluation is not None:
         parts["evaluation"] = circuits.evaluation
     doc = {"format": FORMAT, "spec": circuits.spec.to_dict(), "dataset": dataset.to_dict(),
-           "calibration": circuits.step.manifest["config"]["extra"]["calibration"],
+           "calibration": ModelExtra.of(circuits.step).calibration,
            "circuits": {name: circuit_record(c) for name, c in parts.items()}}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, MissingFileError
+from ..errors import InputError, MissingFileError
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def load(path: Path | str, num_classes: int | None = None) -> Dataset:
 
 def load_sample(path: Path | str) -> np.ndarray:
     """One input sample: ``{"input_data": [[...]]}`` (its first tensor) or a ``.npz`` with ``x``."""
-    from .fsio import read_json
+    from ..fsio import read_json
 
     path = Path(path)
     if path.suffix == ".npz":

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from web3 import Web3
 
 from .. import fsio
-from ..chain.client import account, block_number, chain_id, checksum_address, get_code
-from ..chain.registry import Registry, deploy_registry
 from ..chain.deployments import code_hash, code_matches, deploy_verifier
+from ..chain.published import published_spec
+from ..chain.registry import Registry, deploy_registry
 from ..chain.terms import DEFAULT_REFUND_DELAY, ZERO_ADDRESS, Terms
-from ..circuits.published import published_spec
-from ..fsio import zkgrad_home
+from ..circuits.extras import ModelExtra
 from ..errors import DeploymentError, InputError
+from ..fsio import zkgrad_home
+from ..node import account, block_number, chain_id, checksum_address, get_code
 from .workspace import Workspace
 
 
@@ -106,7 +108,7 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
     ev = circuits.evaluation
     ev_address = deploy_verifier(w3, ev, allow_dev_srs=allow_dev_srs).address if ev is not None else ZERO_ADDRESS
     held = dataset.held_out if ev is not None else None
-    if ev is not None and (held is None or held.commitment != ev.manifest["config"]["extra"]["held_out"]["commitment"]):
+    if ev is not None and (held is None or held.commitment != ModelExtra.of(ev).held_out.commitment):
         raise InputError("the evaluation circuit was built on another held-out set than the committed one",
                          hint=f"recompile it with the held-out data of {ws.dataset_path}")
     layout = circuits.evaluation_layout if ev is not None else None
@@ -115,59 +117,105 @@ def register(ws: Workspace, registry: Registry, *, reward_wei: int = 0, fund_wei
                   held_out=bytes.fromhex(held.commitment[2:]) if held else bytes(32),
                   held_out_size=layout.held_out if layout else 0, eval_unit=layout.unit if layout else 0,
                   srs=bytes.fromhex(circuits.step.manifest["srs"]["sha256"]), refund_delay=refund_delay)
-    base = {"registry": registry.address, "step_verifier": step.address, "answer_verifier": answer.address,
-            "eval_verifier": ev_address, "dataset_root": dataset.root, "genesis": "0x" + g.commitment.hex()}
-    todo = ws.registering(cid)
-    if any(todo.get(k) != v for k, v in base.items()):
-        todo = dict(base)  # nothing begun with these contracts
+    target = RegistrationTarget(registry.address, step.address, answer.address, ev_address, dataset.root,
+                          "0x" + g.commitment.hex())
+    progress = RegistrationProgress.from_dict(ws.registering(cid))
+    if progress.target != target:
+        progress = RegistrationProgress(target)  # nothing begun with these contracts
     me = account(w3).address
-    model_id = _register_once(ws, registry, todo, me, lambda: registry.register_model(
+    progress = _register_once(ws, registry, progress, me, lambda: registry.register_model(
         terms, circuits.step_layout, circuits.answer_layout, g.commitment, genesis_weights=g.weights_commitment,
         name=name or ws.root.name, spec=published_spec(circuits, dataset)))
-    if fund_wei and not todo.get("funded"):
-        _fund_once(ws, registry, todo, me, model_id, fund_wei)
-    rec = {**base, "model_id": model_id, "verifier_gas": {"step": step.gas_used, "answer": answer.gas_used}}
+    model_id = int(progress.model_id)  # type: ignore[arg-type]
+    if fund_wei and not progress.funded:
+        _fund_once(ws, registry, progress, me, model_id, fund_wei)
+    rec = {**target.to_dict(), "model_id": model_id, "verifier_gas": {"step": step.gas_used, "answer": answer.gas_used}}
     ws.record_deployment(cid, rec)
     ws.record_registering(cid, None)
     return rec
 
 
-def _register_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: str,
-                   send: Callable[[], int]) -> int:
-    """The model id of this registration: recorded, else found on chain among the models registered
-    since it was sent, else registered now (``send``), the model count recorded first."""
+@dataclass(frozen=True)
+class RegistrationTarget:
+    """What a registration registers (its progress is kept for this target only): the registry, the verifiers, the data and the genesis."""
+
+    registry: str
+    step_verifier: str
+    answer_verifier: str
+    eval_verifier: str
+    dataset_root: str
+    genesis: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RegistrationProgress:
+    """What an unfinished registration has done, recorded before and after each of its
+    transactions (``WS/registering.json``) so that a rerun sends none of them twice."""
+
+    target: RegistrationTarget | None
+    models_before: int | None = None  # the model count just before registerModel was sent
+    model_id: int | None = None
+    fund_from_block: int | None = None  # the block just before fund was sent
+    funded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "target" and v is not None and v is not False}
+        return {**(self.target.to_dict() if self.target else {}), **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RegistrationProgress":
+        names = [f.name for f in fields(RegistrationTarget)]
+        try:
+            target = RegistrationTarget(**{k: str(d[k]) for k in names}) if all(k in d for k in names) else None
+            return cls(target, _int(d.get("models_before")), _int(d.get("model_id")), _int(d.get("fund_from_block")),
+                       bool(d.get("funded", False)))
+        except (TypeError, ValueError):  # hand-edited: start over (each step checks the chain first)
+            return cls(None)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _register_once(ws: Workspace, registry: Registry, progress: RegistrationProgress, me: str,
+                   send: Callable[[], int]) -> RegistrationProgress:
+    """This registration with its model id: recorded, else found on chain among the models
+    registered since it was sent, else registered now (``send``), the model count recorded first."""
     cid = registry.chain_id
-    model_id = todo.get("model_id")
-    if model_id is not None and not _ours(registry, int(model_id), todo, me):
-        model_id = None  # a restarted local chain forgot it, and what was done for it
-        for done in ("models_before", "fund_from_block", "funded"):
-            todo.pop(done, None)
-    if model_id is None and "models_before" in todo:  # the registration was sent: did it land?
-        model_id = next((i for i in range(int(todo["models_before"]) + 1, registry.model_count() + 1)
-                         if _ours(registry, i, todo, me)), None)
+    target = progress.target
+    assert target is not None
+    if progress.model_id is not None and not _ours(registry, progress.model_id, target, me):
+        progress = RegistrationProgress(target)  # a restarted local chain forgot it, and what was done for it
+    model_id = progress.model_id
+    if model_id is None and progress.models_before is not None:  # the registration was sent: did it land?
+        model_id = next((i for i in range(progress.models_before + 1, registry.model_count() + 1)
+                         if _ours(registry, i, target, me)), None)
     if model_id is None:
-        todo["models_before"] = registry.model_count()
-        ws.record_registering(cid, todo)
+        progress = replace(progress, models_before=registry.model_count())
+        ws.record_registering(cid, progress.to_dict())
         model_id = send()
-    todo["model_id"] = int(model_id)
-    ws.record_registering(cid, todo)
-    return int(model_id)
+    progress = replace(progress, model_id=int(model_id))
+    ws.record_registering(cid, progress.to_dict())
+    return progress
 
 
-def _fund_once(ws: Workspace, registry: Registry, todo: dict[str, Any], me: str, model_id: int, amount: int) -> None:
+def _fund_once(ws: Workspace, registry: Registry, progress: RegistrationProgress, me: str, model_id: int,
+               amount: int) -> None:
     """Fund the model unless our Funded event is on chain since the block recorded before sending."""
     cid = registry.chain_id
-    sent = "fund_from_block" in todo and any(
-        f.lower() == me.lower() for f, _ in registry.fundings(model_id, int(todo["fund_from_block"])))
+    sent = progress.fund_from_block is not None and any(
+        f.lower() == me.lower() for f, _ in registry.fundings(model_id, progress.fund_from_block))
     if not sent:
-        todo["fund_from_block"] = block_number(registry.w3)
-        ws.record_registering(cid, todo)
+        progress = replace(progress, fund_from_block=block_number(registry.w3))
+        ws.record_registering(cid, progress.to_dict())
         registry.fund(model_id, amount)
-    todo["funded"] = True
-    ws.record_registering(cid, todo)
+    ws.record_registering(cid, replace(progress, funded=True).to_dict())
 
 
-def _ours(registry: Registry, model_id: int, base: dict[str, Any], owner: str) -> bool:
+def _ours(registry: Registry, model_id: int, target: RegistrationTarget, owner: str) -> bool:
     """Whether model ``model_id`` is this registration: same registrant, genesis, verifiers and data."""
     from ..errors import ChainError
 
@@ -176,10 +224,10 @@ def _ours(registry: Registry, model_id: int, base: dict[str, Any], owner: str) -
     except ChainError:
         return False
     t = m.terms
-    return "0x" + m.genesis.hex() == base["genesis"] and "0x" + t.dataset_root.hex() == base["dataset_root"] and all(
-        a.lower() == b.lower() for a, b in [(m.registrant, owner), (t.step_verifier, base["step_verifier"]),
-                                            (t.answer_verifier, base["answer_verifier"]),
-                                            (t.eval_verifier, base["eval_verifier"])])
+    return "0x" + m.genesis.hex() == target.genesis and "0x" + t.dataset_root.hex() == target.dataset_root and all(
+        a.lower() == b.lower() for a, b in [(m.registrant, owner), (t.step_verifier, target.step_verifier),
+                                            (t.answer_verifier, target.answer_verifier),
+                                            (t.eval_verifier, target.eval_verifier)])
 
 
 def registered(registry: Registry, rec: dict[str, Any], genesis: bytes) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import ezkl
 
-from ..errors import CircuitError, ProverError, UnsupportedOperatorError, ZkgradError
+from .errors import CircuitError, ProverError, UnsupportedOperatorError, ZkgradError
 
 EZKL_VERSION: str = getattr(ezkl, "__version__", "23.0.5")
 
@@ -231,7 +231,7 @@ def prove_stall_s() -> float:
 
 def prove(*, witness: Path, compiled: Path, pk: Path, proof: Path, srs: Path, what: str = "the proof",
           stall_s: float | None = None) -> None:
-    """ezkl prove, in a child process watched by :func:`zkgrad.circuits.watchdog.run_watched`.
+    """ezkl prove, in a child process watched by :func:`zkgrad.watchdog.run_watched`.
 
     ezkl 23 can wait forever, its threads only polling, instead of failing (a witness outside the
     circuit's lookup tables does it): a child that uses almost no CPU for ``stall_s`` seconds is killed
@@ -324,7 +324,7 @@ def create_evm_vka(*, vk: Path, settings: Path, vka: Path, srs: Path) -> None:
         raise CircuitError("ezkl create_evm_vka wrote no VK artifact", hint="re-run with ZKGRAD_DEBUG=1", vk=str(vk))
 
 
-if __name__ == "__main__":  # python -m zkgrad.circuits.engine prove ...: the child of prove()
+if __name__ == "__main__":  # python -m zkgrad.engine prove ...: the child of prove()
     if len(sys.argv) != 8 or sys.argv[1] != "prove":
-        sys.exit("usage: python -m zkgrad.circuits.engine prove WITNESS COMPILED PK PROOF SRS ERROR_FILE")
+        sys.exit("usage: python -m zkgrad.engine prove WITNESS COMPILED PK PROOF SRS ERROR_FILE")
     sys.exit(_prove_child(*sys.argv[2:]))

@@ -24,11 +24,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .. import fsio
+from .. import engine, fsio
 from ..errors import InputError, MissingFileError
 from ..layout import commit, felt
-from . import engine
-from .quant import claim_input, dequantize, felt_hex_le, int_to_felt, quantize, witness_output_ints
+from .quant import (
+    claim_input,
+    dequantize,
+    felt_hex_le,
+    int_to_felt,
+    quantize,
+    witness_output_ints,
+)
 from .spec import COMMITMENTS, ModelSpec
 
 CHECKPOINT_FORMAT = 2

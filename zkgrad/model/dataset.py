@@ -1,7 +1,7 @@
 """Committed datasets: a model's training data fixed at registration.
 
 The update that starts from version ``v`` trains on batch ``schedule_index(v, n_batches)`` of the
-seeded schedule (``zkgrad.data.batch``). Batch ``i``'s commitment is what a step proof of that batch
+seeded schedule (``zkgrad.model.data.batch``). Batch ``i``'s commitment is what a step proof of that batch
 publishes (``StepLayout.batch_commitment``): ``commit(batch_words(x, y, scale, commitment))``. The
 dataset's root is the Merkle root (``zkgrad.merkle``, OpenZeppelin's StandardMerkleTree) over the
 values ``(i, commitment_i)``, ``i = 0 .. n_batches - 1``; the registry checks each update's batch
@@ -25,12 +25,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import fsio
-from ..data import Dataset, batch, named
 from ..errors import InputError
 from ..layout import commit
 from ..merkle import MerkleTree
 from ..progress import Reporter, Timings
 from .checkpoint import batch_words
+from .data import Dataset, batch, named
 from .spec import COMMITMENTS, ModelSpec
 
 DATASET_FORMAT = 1
@@ -149,7 +149,7 @@ def data_sha256(ds: Dataset) -> str:
 
 
 def load_for(spec: ModelSpec, source: str) -> Dataset:
-    """Data by name or path (``zkgrad.data.named``), shaped for ``spec``: class labels for
+    """Data by name or path (``zkgrad.model.data.named``), shaped for ``spec``: class labels for
     ``cross_entropy``, float targets otherwise."""
     return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
 

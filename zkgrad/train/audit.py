@@ -1,6 +1,6 @@
 """``zkgrad audit``: what a model id means, checked by a stranger from the chain and the data alone.
 
-From the registration (its event holds the published spec, ``zkgrad.circuits.published``) the
+From the registration (its event holds the published spec, ``zkgrad.chain.published``) the
 audit rebuilds the model's circuits with the same spec, data, calibration plan and SRS, and
 checks, each as one named finding:
 
@@ -10,7 +10,7 @@ checks, each as one named finding:
 - each rebuilt circuit has the published content key, and each registered verifier holds exactly
   the code built from it (so a verifier built for another learning rate, say, fails here);
 - the lineage: every accepted update's proof re-verifies from its calldata against the rebuilt step
-  circuit and starts where the one before ended (``zkgrad.chain.audit``); under the ``public``
+  circuit and starts where the one before ended (``zkgrad.chain.lineage_audit``); under the ``public``
   commitment the words found there are each version's published weights, equal to its commitment.
 
 The SRS files are inputs like the data: found by their sha256 in zkgrad's development-SRS cache or
@@ -23,15 +23,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..chain.audit import AuditReport, audit
 from ..chain.deployments import code_hash, verifier_mismatch
+from ..chain.lineage_audit import AuditReport, audit
 from ..chain.registry import Registry
-from ..circuits.checkpoint import genesis
-from ..circuits.dataset import check, held_out_commitment
 from ..circuits.evaluation import compile_evaluation
 from ..circuits.model_circuits import compile_circuits
 from ..errors import InputError
 from ..fsio import zkgrad_home
+from ..model.checkpoint import genesis
+from ..model.dataset import check, held_out_commitment
 from ..progress import Reporter
 from ..verifier.solidity import build_verifier
 from .join import data_file, model_srs, published
