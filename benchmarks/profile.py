@@ -213,9 +213,10 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
         raise RuntimeError(f"replayed layout: {model_rows} rows ({again['num_rows']} with Poseidon), "
                            f"the compiled circuit {st['num_rows']}")
     plain, _, _ = layout_log(step.onnx_path, _run_args(st, cfg, scale_rebase_multiplier=NO_REBASE), work / "no-rebase")
-    (work / "no-input-checks").mkdir()
-    _, unchecked, _ = layout_log(step.onnx_path, _run_args(st, cfg, ignore_range_check_inputs_outputs=True),
-                                 work / "no-input-checks")
+    ignored = bool(st["run_args"].get("ignore_range_check_inputs_outputs"))
+    (work / "input-checks-flipped").mkdir()
+    _, flipped, _ = layout_log(step.onnx_path, _run_args(st, cfg, ignore_range_check_inputs_outputs=not ignored),
+                               work / "input-checks-flipped")
     own = {n["node"]: n for n in plain}
     per_kind = {k: 0 for k in KINDS}
     rescale_after = {k: 0 for k in KINDS if k != KINDS[2]}  # the rescaling rows, by the kind of the op rescaled
@@ -248,7 +249,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path) -> dict[s
         "lookup_range": [lo, hi], "lookups": lookups, "range_checks": st.get("required_range_checks", []),
         "model_rows": model_rows, "per_kind": per_kind, "rebased_rows_split": split,
         "rescaling_after": {k: v for k, v in rescale_after.items() if v},
-        "rows_without_input_range_checks": unchecked,
+        "input_range_checks": {"ignored": ignored, "rows_the_other_way": flipped},
         "columns": columns, "columns_logrows": {k: _logrows_for(v) if v else 0 for k, v in columns.items()},
         "nodes": nodes, "calibrate_s": compiled["calibrate_s"],
     }
@@ -297,8 +298,14 @@ def render(res: dict[str, Any]) -> str:
     for n in top:
         parts = f"{n['own_rows']:,} + {n['rows'] - n['own_rows']:,}" if "own_rows" in n else "-"
         out.append(f"| `{n['name']}` | `{n['op'][:80]}` | {n['rows']:,} | {parts} |\n")
-    free = p.get("rows_without_input_range_checks")
-    if free is not None:
+    checks = p.get("input_range_checks")
+    if checks and checks["ignored"]:
+        other = checks["rows_the_other_way"]
+        out.append(f"\nThe committed inputs are not range-checked here (`ignore_range_check_inputs_outputs`, sound under "
+                   f"the `public` commitment: zkgrad.circuits.config.committed); checked, as `hashed` needs, the main "
+                   f"region would have {other:,} rows, {other - total:,} more.\n")
+    elif checks:
+        free = checks["rows_the_other_way"]
         out.append(f"\nWith `ignore_range_check_inputs_outputs` the main region has {free:,} rows: "
                    f"{total - free:,} fewer, of the {p['per_kind'][KINDS[0]]:,} above for committed inputs "
                    "(the rest copies them into the region).\n")
@@ -320,9 +327,8 @@ How it is measured: ezkl's dummy layout (the pass that counts the rows written t
 logs its row counter before each graph node (the debug log of `ezkl.graph.model` and
 `ezkl.circuit.ops.region`, which pyo3-log hands to Python's logging); a node's rows are the
 counter's step across it. The replay uses the calibrated run arguments and must reproduce the
-compiled circuit's num_rows (the larger of the main region and the Poseidon columns); the main
-region's total also equals the circuit's num_rows with private inputs and outputs (84,285 for the
-digits step, the "private (floor)" lever above). A node's kind of work comes from its op (inputs, matrix products,
+compiled circuit's num_rows (the larger of the main region and, under the `hashed` commitment,
+the Poseidon columns; under `public` there are none). A node's kind of work comes from its op (inputs, matrix products,
 ReLU's max, comparison and select) or, for the loss, from the graph: the nodes between the model's
 output and the gradient entering the first backward matrix product, and those computing the loss
 (the step's last output). Row counts are ezkl's own; two things are attributions:

@@ -76,7 +76,8 @@ def settings_for(onnx: Path, spec: ModelSpec, cal: Any, plan: CalibrationPlan, f
     engine.gen_settings(model=onnx, settings=s, args=engine.run_args(
         input_visibility=cfg.input_visibility, output_visibility=cfg.output_visibility,
         param_visibility=cfg.param_visibility, input_scale=cfg.scale, param_scale=cfg.scale,
-        scale_rebase_multiplier=cfg.scale_rebase_multiplier, num_inner_cols=cfg.num_inner_cols))
+        scale_rebase_multiplier=cfg.scale_rebase_multiplier, num_inner_cols=cfg.num_inner_cols,
+        ignore_range_check_inputs_outputs=cfg.ignore_range_check_inputs_outputs))
     t0 = time.perf_counter()
     engine.calibrate(data=d, model=onnx, settings=s, target=cfg.calibration_target, scales=[cfg.scale],
                      rebase_multipliers=[1], max_logrows=None, lookup_safety_margin=plan.margin)

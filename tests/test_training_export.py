@@ -48,6 +48,8 @@ CASES = {
     "cnn-mse": ModelSpec(**CNN, loss="mse", lr=0.05, batch_size=4, target_shape=(10,)),
     "mlp-ce-momentum-wd": ModelSpec(**MLP, loss="cross_entropy", lr=0.1, momentum=0.9,
                                     weight_decay=1e-3, batch_size=8, target_shape=(10,)),
+    "ln-mlp-ce": ModelSpec(factory="zkgrad.models:digits_ln_mlp", input_shape=(64,), loss="cross_entropy", lr=0.1,
+                           batch_size=8, target_shape=(10,)),
 }
 
 
@@ -209,7 +211,8 @@ def test_inference_graph(tmp_path: Path) -> None:
 
 # --- ezkl loads what we export ----------------------------------------------------------------
 @pytest.mark.parametrize("case, scheme", [("mlp-ce", "public"), ("cnn-ce", "public"),
-                                          ("mlp-ce-momentum-wd", "public"), ("mlp-ce", "hashed")])
+                                          ("mlp-ce-momentum-wd", "public"), ("mlp-ce", "hashed"),
+                                          ("ln-mlp-ce", "public")])  # nn.LayerNorm: zkgrad.circuits.rewrites
 def test_ezkl_compiles_step(case: str, scheme: str, exported: dict[str, StepGraph], tmp_path: Path) -> None:
     spec, graph = CASES[case], exported[case]
     state = [dequantize(quantize(t, 12), 12) for t in start_state(spec)]
@@ -377,3 +380,25 @@ def test_conv_gradient_decomposition_matches_autograd(stride: int, tmp_path: Pat
     for got, want in zip(outs[:-1], ref):
         np.testing.assert_allclose(got, want.numpy(), atol=1e-5, rtol=1e-5)
     assert "ConvTranspose" in {n.op_type for n in onnx.load(str(graph.onnx_path)).graph.node}
+
+
+def test_layer_norm_is_rewritten_with_the_same_parameters_and_math(exported: dict[str, StepGraph]) -> None:
+    """ezkl 23 cannot lay out ONNX LayerNormalization: nn.LayerNorm is traced as mean, variance and
+    rsqrt instead (compiled and checked for fidelity in test_ezkl_compiles_step[ln-mlp-ce-public])."""
+    from zkgrad.circuits.rewrites import LayerNormOps, ezkl_ready
+
+    torch.manual_seed(0)
+    original = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.LayerNorm(6), torch.nn.Linear(6, 2),
+                                   torch.nn.Sequential(torch.nn.LayerNorm(2, elementwise_affine=False)))
+    with torch.no_grad():
+        original[1].weight.normal_()
+        original[1].bias.normal_()
+    x = torch.randn(5, 4)
+    want = original(x)
+    before = [(n, p) for n, p in original.named_parameters()]
+    rewritten = ezkl_ready(original)
+    assert isinstance(rewritten[1], LayerNormOps) and isinstance(rewritten[3][0], LayerNormOps)
+    assert [(n, id(p)) for n, p in rewritten.named_parameters()] == [(n, id(p)) for n, p in before]
+    assert torch.allclose(rewritten(x), want, atol=1e-5)
+    ops = {n.op_type for n in onnx.load(str(exported["ln-mlp-ce"].onnx_path)).graph.node}
+    assert "LayerNormalization" not in ops and {"ReduceMean", "Sqrt"} <= ops

@@ -14,6 +14,11 @@ def digits_mlp(hidden: int = 16) -> nn.Module:
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
+def digits_ln_mlp(hidden: int = 16) -> nn.Module:
+    """MLP 64-hidden-10 with a LayerNorm before the ReLU (zkgrad.circuits.rewrites makes it compile)."""
+    return nn.Sequential(nn.Linear(64, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
 def digits_linear() -> nn.Module:
     """Softmax regression 64-10: the demo's model (a linear layer; cross-entropy is the softmax)."""
     return nn.Linear(64, 10)

@@ -53,6 +53,7 @@ from .compile import VerifierBuilder, compile_model
 from .config import CalibrationPlan, committed
 from .extras import HeldOut, ModelExtra
 from .ranges import planned_run
+from .rewrites import ezkl_ready
 from .training import export_graph, export_training_step, param_input_names
 
 
@@ -84,7 +85,7 @@ def held_out_commitment(spec: ModelSpec, held_out: Dataset, size: int = dataset.
 
 def export_evaluation(spec: ModelSpec, x: np.ndarray, labels: np.ndarray, out_path: Path) -> Path:
     """Write the graph ``(*params) -> [correct]`` with ``x`` and ``labels`` as constants."""
-    module = spec.build_module()
+    module = ezkl_ready(spec.build_module())
     names = [n for n, _ in module.named_parameters()]
     xt = torch.as_tensor(x, dtype=torch.float32)
     index = torch.as_tensor(labels, dtype=torch.int64).reshape(-1, 1)

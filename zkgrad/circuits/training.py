@@ -47,6 +47,7 @@ from ..layout import CLAIM_INPUT, AnswerLayout, StepLayout, word_count
 from ..model.spec import ModelSpec
 from .float_graph import FloatGraph, check_agrees
 from .onnx_ops import check_onnx_ops
+from .rewrites import ezkl_ready
 
 Tensors = Sequence[torch.Tensor]
 
@@ -152,7 +153,7 @@ def float_step(
 ) -> tuple[list[torch.Tensor], float]:
     """The same step in float32 torch: ``(new_state, loss)``; ``params`` are the state tensors
     (parameters, then momentum buffers when the spec has momentum), e.g. dequantized checkpoint values."""
-    module = module if module is not None else spec.build_module()
+    module = _module_of(spec, module)
     step, names = make_step_fn(spec, module)
     want = len(names) * (2 if spec.has_momentum else 1)
     if len(params) != want:
@@ -276,7 +277,7 @@ def _strip_provenance(path: Path, *, claim: bool = False) -> None:
 
 
 def _module_of(spec: ModelSpec, module: nn.Module | None) -> nn.Module:
-    return module if module is not None else spec.build_module()
+    return ezkl_ready(module if module is not None else spec.build_module())
 
 
 def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Module | None = None) -> StepGraph:
