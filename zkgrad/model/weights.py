@@ -10,8 +10,6 @@ The metadata also names the version, the scale and the weights' commitment (the 
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +44,11 @@ def save_weights(ckpt: Checkpoint, path: Path, **metadata: str) -> Path:
 
 def written_by_zkgrad(path: Path) -> bool:
     """Whether ``path`` is a safetensors file whose metadata zkgrad wrote (read from its header only)."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n)) if 0 < n < 100_000_000 else {}
-    except (OSError, ValueError, struct.error):
+        with safe_open(str(path), "np") as f:
+            meta = f.metadata() or {}
+    except (OSError, SafetensorError):
         return False
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return isinstance(meta, dict) and "zkgrad_weights_commitment" in meta
+    return "zkgrad_weights_commitment" in meta
