@@ -23,10 +23,12 @@ from zkgrad.model.dataset import (
     check,
     commit_dataset,
     data_sha256,
+    held_out_minimum,
     schedule_index,
 )
 from zkgrad.model.quant import quantize
 from zkgrad.model.spec import ModelSpec
+from zkgrad.model.text import corpus, vocabulary
 
 from .conftest import TINY_SPEC
 from .helpers import run_cli
@@ -185,14 +187,26 @@ def test_json_round_trip(train: Dataset, test_set: Dataset, tmp_path: Path) -> N
     lambda d: d.update(commitment="poseidon"),
     lambda d: d.update(data_sha256="xyz"),
     lambda d: d.update(extra=1),
-    lambda d: d["held_out"].update(size=50),
+    lambda d: d["held_out"].update(size=0),
     lambda d: d["held_out"].pop("commitment"),
-], ids=["no root", "short root", "format", "0 batches", "bool seed", "scheme", "sha", "extra", "held 50", "held no c"])
+], ids=["no root", "short root", "format", "0 batches", "bool seed", "scheme", "sha", "extra", "held 0", "held no c"])
 def test_malformed_json_refused(train: Dataset, test_set: Dataset, edit: Any) -> None:
     doc = _commit(train, n_batches=2, held_out=test_set, held_out_source="digits:test:0").to_dict()
     edit(doc)
     with pytest.raises(InputError, match="malformed"):
         DatasetCommitment.from_dict(doc)
+
+
+def test_a_held_out_set_too_small_for_the_model_is_refused(train: Dataset, test_set: Dataset) -> None:
+    """100 predictions at least: 100 samples of a classifier (a file saying 50 is refused before any
+    use), 25 windows of a 4-token language model."""
+    doc = _commit(train, n_batches=2, held_out=test_set, held_out_source="digits:test:0").to_dict()
+    doc["held_out"]["size"] = 50
+    with pytest.raises(InputError, match="covers 50 samples, this model's evaluation needs at least 100"):
+        DatasetCommitment.from_dict(doc).check_spec(DIGITS)
+    lm = ModelSpec(factory="zkgrad.models:char_gpt", loss="next_token", lr=1.0, batch_size=2, input_shape=(4,),
+                   target_shape=(4,), vocab=vocabulary(corpus()))
+    assert held_out_minimum(lm) == 25 and held_out_minimum(DIGITS) == 100
 
 
 # --- the CLI ------------------------------------------------------------------------------

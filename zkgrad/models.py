@@ -1,4 +1,5 @@
-"""Reference models for scikit-learn's 8x8 digits, as importable factories for a ModelSpec.
+"""Reference models, as importable factories for a ModelSpec: classifiers for scikit-learn's 8x8
+digits, and a character-level GPT for text.
 
 Each factory takes no required argument and returns a fresh ``nn.Module``; the weights come from
 ``torch.manual_seed`` set by the caller (see ``ModelSpec.build_module``).
@@ -6,6 +7,10 @@ Each factory takes no required argument and returns a fresh ``nn.Module``; the w
 
 from __future__ import annotations
 
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -42,3 +47,68 @@ def tiny_mlp() -> nn.Module:
 def tanh_mlp(inputs: int = 4, hidden: int = 8, classes: int = 3) -> nn.Module:
     """MLP inputs-hidden-classes with tanh (a lookup in the circuit): e.g. iris, 4 features, 3 classes."""
     return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, classes))
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention over every earlier position, written as people write it: a
+    boolean lower-triangular mask, ``masked_fill`` with ``-inf``, then softmax."""
+
+    def __init__(self, dim: int, heads: int, context: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not a multiple of heads {heads}")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.register_buffer("mask", torch.tril(torch.ones(context, context, dtype=torch.bool)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(c // self.heads))
+        att = F.softmax(att.masked_fill(~self.mask[:t, :t], float("-inf")), dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(b, t, c))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x))."""
+
+    def __init__(self, dim: int, heads: int, context: int, mlp: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads, context)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp), nn.GELU(), nn.Linear(mlp, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    """A GPT: token and learned position embeddings, ``layers`` blocks, a final LayerNorm and a
+    head, tied to the token embedding (``tie``) or its own with a bias. Takes token ids ``(B, T)``,
+    returns logits ``(B, T, vocab)``."""
+
+    def __init__(self, vocab: int, context: int, dim: int, heads: int, layers: int, mlp: int, tie: bool = True) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, dim)
+        self.positions = nn.Embedding(context, dim)
+        self.blocks = nn.Sequential(*(Block(dim, heads, context, mlp) for _ in range(layers)))
+        self.ln_f = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab, bias=not tie)
+        if tie:
+            self.head.weight = self.tokens.weight  # one parameter, named tokens.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1])
+        x = self.tokens(ids) + self.positions(positions)
+        return self.head(self.ln_f(self.blocks(x)))
+
+
+def char_gpt(vocab: int = 29, context: int = 8, dim: int = 8, heads: int = 1, layers: int = 1,
+             mlp: int = 16, tie: bool = False) -> nn.Module:
+    """A character-level GPT (``GPT``): by default one block, width 8, one head, context 8, its own
+    head (under SGD an untied head with a bias learns the bigrams in fewer steps)."""
+    return GPT(vocab, context, dim, heads, layers, mlp, tie)

@@ -105,6 +105,11 @@ class RegistryViews:
         a = call(self.contract.functions.getAnswer(model_id, answer_id))
         return str(a[0]), int(a[1]), int(a[2]), bytes(a[3]), tuple(int(v) for v in a[4])
 
+    def find_answer(self, model_id: int, version: int, instances: list[int] | tuple[int, ...]) -> int | None:
+        """The id of the answer already recorded for these instances at ``version``, or None."""
+        found, answer_id = call(self.contract.functions.findAnswer(model_id, version, [int(v) for v in instances]))
+        return int(answer_id) if found else None
+
     def _logs(self, event: str, model_id: int, first: int, last: int) -> list[Any]:
         return read_logs(getattr(self.contract.events, event), {"modelId": model_id}, first, last,
                          span=self.log_span)

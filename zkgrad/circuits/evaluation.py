@@ -59,19 +59,24 @@ from .training import export_graph, export_training_step, param_input_names
 
 def held_out_samples(spec: ModelSpec, held_out: Dataset, size: int = dataset.MIN_HELD_OUT) -> tuple[np.ndarray, np.ndarray]:
     """The first ``size`` samples of ``held_out``: x on the spec's fixed-point grid, shaped
-    ``(size, *input_shape)``, and integer labels. Refuses a spec that is no classifier."""
-    if spec.loss != "cross_entropy":
+    ``(size, *input_shape)``, and integer labels (a language model's: the next token at each
+    position, ``(size, context)``). Refuses a spec that has no classes."""
+    if spec.loss not in ("cross_entropy", "next_token"):
         raise InputError(f"a model with loss {spec.loss} has no classes to count",
-                         hint="an evaluation circuit counts correct classes: only cross_entropy models have one")
-    if size < dataset.MIN_HELD_OUT:
-        raise InputError(f"an evaluation on {size} samples is too small", hint=f"use at least {dataset.MIN_HELD_OUT}")
+                         hint="an evaluation circuit counts correct classes: only cross_entropy and next_token "
+                              "models have them")
+    least = dataset.held_out_minimum(spec)
+    if size < least:
+        raise InputError(f"an evaluation on {size} samples is too small", hint=f"use at least {least}")
     if len(held_out) < size:
         raise InputError(f"the held-out set has {len(held_out)} samples, the evaluation needs {size}",
                          hint="pass a larger held-out set, or evaluate on fewer samples")
     labels = np.asarray(held_out.labels[:size])
     k = spec.num_classes
-    if labels.ndim != 1 or not np.array_equal(labels, np.round(labels)) or labels.min() < 0 or labels.max() >= k:
-        raise InputError(f"held-out labels must be class indices in 0..{k - 1}", hint="one integer label per sample")
+    shape = (size,) if spec.loss == "cross_entropy" else (size, spec.context)
+    if labels.shape != shape or not np.array_equal(labels, np.round(labels)) or labels.min() < 0 or labels.max() >= k:
+        raise InputError(f"held-out labels must be class indices in 0..{k - 1}",
+                         hint="one integer label per sample (per position for a language model)")
     x = held_out.reshape(spec.input_shape).x[:size]
     return dequantize(quantize(x, spec.scale), spec.scale), labels.astype(np.int64)
 
@@ -91,7 +96,7 @@ def export_evaluation(spec: ModelSpec, x: np.ndarray, labels: np.ndarray, out_pa
     index = torch.as_tensor(labels, dtype=torch.int64).reshape(-1, 1)
 
     def count(*params: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logits = functional_call(module, dict(zip(names, params)), (xt,)).reshape(len(labels), -1)
+        logits = functional_call(module, dict(zip(names, params)), (xt,)).reshape(len(index), -1)
         best = logits[:, 0]
         for j in range(1, logits.shape[1]):
             best = best + torch.relu(logits[:, j] - best)
@@ -100,9 +105,9 @@ def export_evaluation(spec: ModelSpec, x: np.ndarray, labels: np.ndarray, out_pa
 
     with torch.no_grad():
         width = functional_call(module, dict(module.named_parameters()), (xt[:1],)).numel()
-    if width != spec.num_classes:
+    if width != spec.num_classes * dataset.predictions_per_sample(spec):
         raise InputError(f"the model gives {width} outputs per sample, the spec has {spec.num_classes} classes",
-                         hint="a classifier's forward returns one logit per class")
+                         hint="a classifier's forward returns one logit per class (a language model's, per position)")
     export_graph(count, [p.detach().clone() for _, p in module.named_parameters()], param_input_names(names),
             ["correct"], Path(out_path))
     return Path(out_path)
@@ -118,12 +123,12 @@ def count_correct(spec: ModelSpec, checkpoint: Checkpoint, held_out: Dataset, si
     ties counted as correct, as the circuit does. Equal to the proven count where the circuit
     computes the logits exactly (rebase multiplier 2 and a model with one linear layer)."""
     x, labels = held_out_samples(spec, held_out, size)
-    module = spec.build_module().double()
+    module = ezkl_ready(spec.build_module()).double()
     names = [n for n, _ in module.named_parameters()]
     params = {n: torch.as_tensor(t, dtype=torch.float64) for n, t in zip(names, checkpoint.float_state())}
     with torch.no_grad():
-        logits = functional_call(module, params, (torch.as_tensor(x, dtype=torch.float64),)).reshape(size, -1)
-    picked = logits[torch.arange(size), torch.as_tensor(labels)]
+        logits = functional_call(module, params, (torch.as_tensor(x, dtype=torch.float64),)).reshape(labels.size, -1)
+    picked = logits[torch.arange(labels.size), torch.as_tensor(labels.reshape(-1))]
     return int((picked >= logits.max(dim=1).values).sum())
 
 
@@ -156,7 +161,7 @@ def compile_evaluation(
     ``train_data``; returns (circuit, reused)."""
     plan = plan or CalibrationPlan()
     x, labels = held_out_samples(spec, held_out, size)
-    layout = EvalLayout(len(genesis.words(genesis.n_params)), size, 1)
+    layout = EvalLayout(len(genesis.words(genesis.n_params)), size * dataset.predictions_per_sample(spec), 1)
     held = HeldOut(size, "0x" + held_out_commitment(spec, held_out, size).hex())
     with tempfile.TemporaryDirectory(prefix="zkgrad-export-") as tmp:
         step_graph = export_training_step(spec, Path(tmp) / "step.onnx")

@@ -101,17 +101,30 @@ at scale 12, so the clamp changes no value a circuit can tell apart, and it boun
 table (its size sets the circuit's logrows; BENCHMARKS.md)."""
 
 
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    k = logits.shape[1]
+    z = (logits - logits.amax(dim=1, keepdim=True).detach()).clamp(min=-LOGIT_SPAN)
+    logp = z - (torch.log(torch.exp(z).mean(dim=1, keepdim=True)) + math.log(k))
+    return -(target * logp).sum(dim=1).mean()
+
+
+def one_hot(ids: torch.Tensor, classes: int) -> torch.Tensor:
+    """Float one-hot rows of float integer ids, from ops a circuit has: ``relu(1 - |id - k|)``."""
+    return torch.relu(1 - (ids.unsqueeze(-1) - torch.arange(classes, dtype=ids.dtype)).abs())
+
+
 def loss_value(spec: ModelSpec, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The spec's loss as a scalar. Cross-entropy is written out so the graph keeps to ops ezkl
     has and its lookups to small ranges: a max-shifted log-softmax (the shift detached: the
     gradient does not depend on it), the shifted logits clamped at -LOGIT_SPAN, and the log taken
-    of the mean of the exponentials (in [1/K, 1]) plus log K rather than of their sum."""
+    of the mean of the exponentials (in [1/K, 1]) plus log K rather than of their sum.
+    ``next_token``: the same over every position of ``(B, T, V)`` logits, against ``(B, T)`` ids."""
     if spec.loss == "mse":
         return ((out - y) ** 2).mean()
-    k = out.shape[1]
-    z = (out - out.amax(dim=1, keepdim=True).detach()).clamp(min=-LOGIT_SPAN)
-    logp = z - (torch.log(torch.exp(z).mean(dim=1, keepdim=True)) + math.log(k))
-    return -(y * logp).sum(dim=1).mean()
+    if spec.loss == "next_token":
+        v = out.shape[-1]
+        return _cross_entropy(out.reshape(-1, v), one_hot(y.reshape(-1), v))
+    return _cross_entropy(out, y)
 
 
 def make_step_fn(spec: ModelSpec, module: nn.Module) -> tuple[Callable[..., tuple[torch.Tensor, ...]], list[str]]:
@@ -212,8 +225,30 @@ def _conv_split_bias(
     return out + bias.reshape(1, -1, *([1] * (out.dim() - 2))).expand(out.shape)
 
 
+MASKED = 1024.0
+"""What ``masked_fill(mask, -inf)`` writes instead of ``-inf`` (no circuit value is infinite): with
+softmax's span below, any score this far under a row's largest gets weight exactly 0."""
+
+
+def _masked_fill(x: torch.Tensor, mask: torch.Tensor, value: float) -> torch.Tensor:
+    if value == float("-inf"):
+        value = -MASKED
+    return torch.where(mask, torch.full_like(x, value), x)
+
+
+def _softmax(x: torch.Tensor, dim: int, half_to_float: bool) -> torch.Tensor:
+    """Softmax as ezkl lays it out cheaply: scores more than LOGIT_SPAN below the row's largest
+    (a masked one among them) get weight exactly 0, which bounds exp's lookup as in the loss.
+    Autograd still differentiates the op by its output, so the backward is unchanged."""
+    z = (x - x.amax(dim=dim, keepdim=True)).clamp(min=-LOGIT_SPAN)
+    e = torch.exp(z) * (z > -LOGIT_SPAN).to(x.dtype)
+    return e / e.sum(dim=dim, keepdim=True)
+
+
 def _decompositions() -> dict:
     table = dict(torch._decomp.core_aten_decompositions())
+    table[torch.ops.aten.masked_fill.Scalar] = _masked_fill
+    table[torch.ops.aten._softmax.default] = _softmax
     table[torch.ops.aten.convolution.default] = _conv_split_bias
     table[torch.ops.aten.convolution_backward.default] = _conv_backward
     return table
@@ -280,6 +315,13 @@ def _module_of(spec: ModelSpec, module: nn.Module | None) -> nn.Module:
     return ezkl_ready(module if module is not None else spec.build_module())
 
 
+def example_x(spec: ModelSpec, batch_size: int) -> torch.Tensor:
+    """Inputs to trace with: random floats, or a language model's random token ids."""
+    if spec.loss == "next_token":
+        return torch.randint(0, spec.num_classes, (batch_size, *spec.input_shape)).float()
+    return torch.randn((batch_size, *spec.input_shape))
+
+
 def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Module | None = None) -> StepGraph:
     """Write the step graph of ``spec`` (``module`` overrides the factory) to ``out_path``."""
     module = _module_of(spec, module)
@@ -288,10 +330,12 @@ def export_training_step(spec: ModelSpec, out_path: Path | str, *, module: nn.Mo
     state = params + ([torch.zeros_like(p) for p in params] if spec.has_momentum else [])
     state_names = names + ([f"momentum.{n}" for n in names] if spec.has_momentum else [])
     in_names = param_input_names(names) + (param_input_names(names, "m") if spec.has_momentum else [])
-    x = torch.randn(spec.x_shape)
+    x = example_x(spec, spec.batch_size)
     y = torch.zeros(spec.y_shape)
     if spec.loss == "cross_entropy":
         y[torch.arange(spec.batch_size), torch.randint(0, spec.num_classes, (spec.batch_size,))] = 1.0
+    if spec.loss == "next_token":
+        y = example_x(spec, spec.batch_size)
     args = [*state, x, y]
     state_shapes = tuple(tuple(t.shape) for t in state)
     outs = export_graph(step, args, in_names + ["x", "y"], [f"new_{n}" for n in in_names] + ["loss"], Path(out_path),
@@ -318,7 +362,7 @@ def export_inference(spec: ModelSpec, out_path: Path | str, *, module: nn.Module
     def forward(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (functional_call(module, dict(zip(names, args[:n])), (args[n],)),)
 
-    x = torch.randn((batch_size or spec.batch_size, *spec.input_shape))
+    x = example_x(spec, batch_size or spec.batch_size)
     in_names = param_input_names(names)
     (out,) = export_graph(forward, [*params, x], in_names + ["x"], ["logits"], Path(out_path))
     shapes = tuple(tuple(p.shape) for p in params)

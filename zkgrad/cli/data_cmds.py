@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .data_opts import DATA_FORMS, source_name
+from .data_opts import DATA_FORMS, default_source, source_name
 from .options import Json
 from .output import Output, stdout
 
@@ -19,11 +19,11 @@ def commit(
     workspace: Annotated[Path, typer.Option("--model", help="Workspace from 'zkgrad model init'")],
     batches: Annotated[int, typer.Option("--batches", min=1, help="Batches committed: update v trains on batch "
                                          "v mod N")],
-    data: Annotated[Optional[str], typer.Argument(help=f"Training data: {DATA_FORMS}; default digits")] = None,
+    data: Annotated[Optional[str], typer.Argument(help=f"Training data: {DATA_FORMS}; default digits (corpus:train for a language model)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
     held_out: Annotated[Optional[str], typer.Option("--held-out", help="Held-out data (file or digits:test:SEED) "
                                                     "whose first samples are committed too")] = None,
-    held_out_size: Annotated[int, typer.Option(help="Held-out samples committed (at least 100)")] = 100,
+    held_out_size: Annotated[int, typer.Option(help="Held-out samples committed (at least 100 predictions: 100 samples, or 100 / context windows of text)")] = 100,
     json_: Json = False,
 ) -> None:
     """Commit the model's training data: the Merkle root over its batch commitments, in WS/dataset.json."""
@@ -34,7 +34,7 @@ def commit(
     ws = Workspace.open(workspace)
     spec = ws.spec
     path = ws.dataset_path
-    source = source_name(data)
+    source = source_name(data, default_source(spec))
     held_source = None if held_out is None else source_name(held_out)
     new = commit_dataset(spec, load_for(spec, source), source=source, seed=seed, n_batches=batches,
                          held_out=None if held_source is None else load_for(spec, held_source),

@@ -19,6 +19,7 @@ from . import (
     chain_cmds,
     circuit_cmds,
     data_cmds,
+    generate_cmds,
     model_cmds,
     registry_cmds,
     train_cmds,
@@ -77,6 +78,7 @@ app.command("demo")(train_cmds.demo)
 app.command("train")(train_cmds.train)
 app.command("report")(train_cmds.report)
 app.command("weights")(weights_cmds.weights)
+app.command("generate")(generate_cmds.generate)
 
 
 def run(argv: list[str] | None = None) -> None:

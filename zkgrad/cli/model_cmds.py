@@ -13,6 +13,7 @@ from .data_opts import DATA_FORMS, load_data, source_name
 from .options import Json, Rpc, Srs, address_option, resolve_rpc
 from .output import Output
 
+DEFAULT_FACTORY = "zkgrad.models:digits_mlp"
 model_app = typer.Typer(help="Model specs: create one with its genesis checkpoint, compile its circuits.",
                         no_args_is_help=True)
 
@@ -29,9 +30,9 @@ def _shape(text: str, what: str) -> tuple[int, ...]:
 @model_app.command("init")
 def init(
     out: Annotated[Path, typer.Argument(help="Workspace folder to create")],
-    factory: Annotated[str, typer.Option(help="module:factory returning an nn.Module")] = "zkgrad.models:digits_mlp",
+    factory: Annotated[str, typer.Option(help="module:factory returning an nn.Module")] = DEFAULT_FACTORY,
     kwargs: Annotated[str, typer.Option(help="Factory keyword arguments as JSON")] = "{}",
-    loss: Annotated[str, typer.Option(help="mse | cross_entropy")] = "cross_entropy",
+    loss: Annotated[str, typer.Option(help="mse | cross_entropy | next_token (set by --text)")] = "cross_entropy",
     lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.5,
     momentum: Annotated[float, typer.Option(help="SGD momentum")] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay")] = 0.0,
@@ -42,6 +43,11 @@ def init(
     seed: Annotated[int, typer.Option(help="Seed of the genesis weights")] = 0,
     commitment: Annotated[str, typer.Option(help="public (every value a public value) | hashed (a Poseidon hash "
                                             "per tensor, for models too big for a transaction)")] = "public",
+    text: Annotated[Optional[str], typer.Option(help="A language model of this text: corpus (bundled) or a .txt "
+                                                "file. Sets loss next_token, the text's characters as the "
+                                                "vocabulary and windows of --context tokens; the factory "
+                                                "defaults to zkgrad.models:char_gpt")] = None,
+    context: Annotated[int, typer.Option(min=1, help="With --text: tokens per window")] = 8,
     json_: Json = False,
 ) -> None:
     """Create a model spec and its genesis checkpoint."""
@@ -53,14 +59,41 @@ def init(
         fk = json.loads(kwargs)
     except json.JSONDecodeError as e:
         raise InputError(f"--kwargs is not JSON: {e}", hint='e.g. --kwargs \'{"hidden": 16}\'') from None
+    if not isinstance(fk, dict):
+        raise InputError("--kwargs must be a JSON object", hint='e.g. --kwargs \'{"hidden": 16}\'')
+    shapes = dict(input_shape=_shape(input_shape, "--input-shape"), target_shape=_shape(target_shape, "--target-shape"))
+    vocab = None
+    if text is not None:
+        factory, fk, vocab = _language_model(text, factory, fk, context)
+        loss, shapes = "next_token", dict(input_shape=(context,), target_shape=(context,))
     spec = ModelSpec(factory=factory, factory_kwargs=fk, loss=loss, lr=lr, momentum=momentum,  # type: ignore[arg-type]
-                     weight_decay=weight_decay, batch_size=batch_size, input_shape=_shape(input_shape, "--input-shape"),
-                     target_shape=_shape(target_shape, "--target-shape"), scale=scale, seed=seed,
-                     commitment=commitment)  # type: ignore[arg-type]
+                     weight_decay=weight_decay, batch_size=batch_size, scale=scale, seed=seed,
+                     commitment=commitment, vocab=vocab, **shapes)  # type: ignore[arg-type]
     ws = Workspace.create(out, spec)
     g = ws.genesis()
     Output(json_).result({"workspace": str(ws.root), "spec": spec.to_dict(), "genesis": "0x" + g.commitment.hex()},
                          f"model workspace {ws.root}\n  genesis commitment 0x{g.commitment.hex()}")
+
+
+def _language_model(text: str, factory: str, kwargs: dict, context: int) -> tuple[str, dict, str]:
+    """(factory, its kwargs, vocabulary) of a language model of ``text``: the vocabulary is the
+    text's characters; a factory that takes ``vocab`` and ``context`` is given them."""
+    import inspect
+
+    from ..model import text as texts
+    from ..model.spec import import_factory
+
+    if source_name(text) in ("corpus", "corpus:train", "corpus:test"):
+        vocab = texts.vocabulary(texts.corpus())
+    else:
+        vocab = texts.vocabulary(texts.read_text(text))
+    if factory == DEFAULT_FACTORY:
+        factory = "zkgrad.models:char_gpt"
+    taken = inspect.signature(import_factory(factory)).parameters
+    for name, value in (("vocab", len(vocab)), ("context", context)):
+        if name in taken:
+            kwargs.setdefault(name, value)
+    return factory, kwargs, vocab
 
 
 @model_app.command("compile")
@@ -74,7 +107,7 @@ def compile_(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the batch order, as 'zkgrad train --seed'")] = 0,
     held_out: Annotated[Optional[str], typer.Option("--held-out", help="Held-out data (file or digits:test:SEED): "
                                                     "also compile the evaluation circuit with its first samples built in")] = None,
-    held_out_size: Annotated[int, typer.Option(min=100, help="Held-out samples the evaluation counts on")] = 100,
+    held_out_size: Annotated[int, typer.Option(min=1, help="Held-out samples the evaluation counts on (at least 100 predictions)")] = 100,
     json_: Json = False,
 ) -> None:
     """Compile the model's training-step and inference circuits, and with --held-out its evaluation

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .data_opts import DATA_FORMS, load_data, source_name
+from .data_opts import DATA_FORMS, default_source, load_data, source_name
 from .options import Json, Rpc, address_option, resolve_rpc, rpc_url
 
 if TYPE_CHECKING:
@@ -53,16 +53,26 @@ def demo(
     report: Annotated[Optional[Path], typer.Option(help="Also write the report (PNG + HTML) into this folder")] = None,
     pool: Pool = "serial",
     device: Device = "auto",
+    lm: Annotated[bool, typer.Option("--lm", help="The language-model job instead: a character GPT on the bundled "
+                                     "text, its proven next-token accuracy and a proven continuation of --prompt "
+                                     "(--steps default 12, --lr 1.0, --batch-size 2)")] = False,
+    prompt: Annotated[str, typer.Option(help="With --lm: the text to continue")] = "the data",
+    tokens: Annotated[int, typer.Option(min=1, help="With --lm: proven tokens to generate")] = 4,
     json_: Json = False,
 ) -> None:
     """Train a digits classifier where every step is proven and accepted on a local chain, then answer a
-    held-out digit with a proof the registry accepts."""
+    held-out digit with a proof the registry accepts (--lm: a language model, answering with text)."""
     from .. import fsio
     from ..train.demo import DemoConfig, run_demo
 
     if report:
         fsio.check_target(report, "report", what="--report")  # now, not after the run
     o = Output(json_)
+    if lm:
+        _lm_demo(o, steps=None if steps == 40 else steps, batch_size=None if batch_size == 8 else batch_size,
+                 lr=None if lr == 0.5 else lr, seed=seed, workdir=workdir, rpc=rpc, prompt=prompt, tokens=tokens,
+                 pool=pool, device=device)
+        return
     cfg = DemoConfig(steps=steps, hidden=hidden, batch_size=batch_size, lr=lr, seed=seed, workdir=workdir, rpc=rpc)
     cfg.spec()  # a bad --lr or --batch-size is refused before provers start and print notices
     with _prover(pool, device, o) as prover:
@@ -93,6 +103,30 @@ def demo(
     if res.dev_srs:
         lines.append("[yellow]development SRS: proofs here are NOT secure, for testing only[/]")
     o.result(res.to_dict(), "\n".join(lines))
+
+
+def _lm_demo(o: Output, *, steps: int | None, batch_size: int | None, lr: float | None, pool: str, device: str,
+             **kw: Any) -> None:
+    from dataclasses import replace
+
+    from ..train.lm_demo import LmDemoConfig, run_lm_demo
+
+    cfg = LmDemoConfig(**kw)
+    cfg = replace(cfg, **{k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None})
+    cfg.spec()
+    with _prover(pool, device, o) as prover:
+        res = run_lm_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
+    o.result(res.to_dict(), "\n".join([
+        "", f"[bold]steps accepted on chain:[/] {res.steps_accepted}",
+        f"[bold]proven held-out next-token accuracy[/] ({res.held_out_tokens} tokens): {res.accuracy_proven:.1%}, "
+        "accepted and recorded on chain",
+        f"  same tokens: best constant predictor {res.accuracy_constant:.1%}, bigram predictor "
+        f"{res.accuracy_bigram:.1%}, float32 shadow run {res.accuracy_float:.1%}",
+        f"[bold]mean prove time:[/] {res.mean_prove_s:.1f} s per step; [bold]gas per update:[/] "
+        f"{res.mean_update_gas:,.0f}",
+        f"[bold]generated:[/] {res.prompt!r} + {res.generated!r}, one proof per token, each accepted by the "
+        f"registry ({res.generation})",
+        "[yellow]development SRS: proofs here are NOT secure, for testing only[/]"]))
 
 
 def train(
@@ -150,7 +184,7 @@ def train(
         seed = ws.dataset().seed if ws.dataset_path.is_file() else 0
     committed = ws.dataset() if data is None and ws.dataset_path.is_file() else None
     ds = load_data(data, ws.spec) if committed is None else load_for(ws.spec, committed.source)
-    ws.record_run(source_name(data) if committed is None else committed.source, seed)  # once every input is checked
+    ws.record_run(source_name(data, default_source(ws.spec)) if committed is None else committed.source, seed)  # once every input is checked
     ws.discard_partial_steps()  # what a killed run left half-built
     with _prover(pool, device, o) as prover:
         acc = run_train(ws, ds, reg, int(mid), steps=steps, seed=seed, depth=depth, prover=prover,

@@ -32,10 +32,12 @@ from ..progress import Reporter, Timings
 from .checkpoint import batch_words
 from .data import Dataset, batch, named
 from .spec import COMMITMENTS, ModelSpec
+from .text import text_data
 
 DATASET_FORMAT = 1
 MIN_HELD_OUT = 100
-"""Fewest held-out samples a commitment covers."""
+"""Fewest held-out predictions a commitment covers: samples of a classifier, tokens of a language
+model (``held_out_minimum``)."""
 _NEW_WORKSPACE = "a registered model's data cannot change: make a new workspace with 'zkgrad model init'"
 _HEX32 = re.compile(r"0x[0-9a-f]{64}")
 
@@ -101,18 +103,23 @@ class DatasetCommitment:
             if not isinstance(held, dict) or set(held) != {"source", "data_sha256", "size", "commitment"}:
                 raise bad("held_out must hold source, data_sha256, size and commitment")
             _check_common(held, "commitment", lambda why: bad(f"held_out {why}"))
-            if not _is_int(held["size"]) or held["size"] < MIN_HELD_OUT:
-                raise bad(f"held_out size must be an integer >= {MIN_HELD_OUT}")
+            if not _is_int(held["size"]) or held["size"] < 1:
+                raise bad("held_out size must be an integer >= 1")
             held = HeldOut(**held)
         return cls(**{k: v for k, v in doc.items() if k not in ("format", "held_out")}, held_out=held)
 
     def check_spec(self, spec: ModelSpec) -> None:
-        """Refuse a spec whose batches are not the committed ones (batch size, scale, commitment scheme)."""
+        """Refuse a spec whose batches are not the committed ones (batch size, scale, commitment
+        scheme), or for whose predictions the held-out set is too small (``held_out_minimum``)."""
         for what, committed, here in (("batch size", self.batch_size, spec.batch_size),
                                       ("scale", self.scale, spec.scale),
                                       ("commitment scheme", self.commitment, spec.commitment)):
             if committed != here:
                 raise _differs(self, what, committed, here)
+        if self.held_out is not None and self.held_out.size < held_out_minimum(spec):
+            raise InputError(f"the committed held-out set covers {self.held_out.size} samples, this model's "
+                             f"evaluation needs at least {held_out_minimum(spec)}",
+                             hint="commit the data again with a larger --held-out-size; " + _NEW_WORKSPACE)
 
     def save(self, path: Path | str) -> Path:
         """Write atomically (the whole file or nothing)."""
@@ -150,7 +157,9 @@ def data_sha256(ds: Dataset) -> str:
 
 def load_for(spec: ModelSpec, source: str) -> Dataset:
     """Data by name or path (``zkgrad.model.data.named``), shaped for ``spec``: class labels for
-    ``cross_entropy``, float targets otherwise."""
+    ``cross_entropy``, float targets otherwise; a language model's windows of text (``zkgrad.model.text``)."""
+    if spec.loss == "next_token":
+        return text_data(source, spec.vocab or "", spec.context)
     return named(source, spec.input_shape, spec.num_classes if spec.loss == "cross_entropy" else None)
 
 
@@ -225,16 +234,27 @@ def held_out_commitment(spec: ModelSpec, ds: Dataset, size: int = MIN_HELD_OUT) 
     return commit(batch_words(ds.x[:size], ds.targets()[:size], spec.scale, "public"))
 
 
+def predictions_per_sample(spec: ModelSpec) -> int:
+    """What one held-out sample is counted as: one class, or a language model's every position."""
+    return spec.context if spec.loss == "next_token" else 1
+
+
+def held_out_minimum(spec: ModelSpec) -> int:
+    """The fewest held-out samples that make ``MIN_HELD_OUT`` predictions."""
+    return -(-MIN_HELD_OUT // predictions_per_sample(spec))
+
+
 def _held_out(spec: ModelSpec, ds: Dataset, source: str | None, size: int) -> HeldOut:
     if not source:
         raise InputError("a held-out set needs its source name", hint="pass held_out_source")
-    if size < MIN_HELD_OUT:
-        raise InputError(f"a held-out commitment covers at least {MIN_HELD_OUT} samples, not {size}",
-                         hint=f"pass --held-out-size {MIN_HELD_OUT} or more")
+    least = held_out_minimum(spec)
+    if size < least:
+        raise InputError(f"a held-out commitment of this model covers at least {least} samples, not {size}",
+                         hint=f"pass --held-out-size {least} or more")
     if len(ds) < size:
         raise InputError(f"held-out data {source} has {len(ds)} samples, {size} are committed",
                          hint=f"use a held-out set of at least {size} samples, or a smaller --held-out-size "
-                              f"(>= {MIN_HELD_OUT})")
+                              f"(>= {least})")
     _check_fits(spec, ds, source)
     return HeldOut(source=source, data_sha256=data_sha256(ds), size=size,
                    commitment="0x" + held_out_commitment(spec, ds, size).hex())

@@ -17,10 +17,31 @@ from torch import nn
 from .. import fsio
 from ..errors import InputError
 
-LOSSES = ("mse", "cross_entropy")
+LOSSES = ("mse", "cross_entropy", "next_token")
 OPTIMIZERS = ("sgd",)
 COMMITMENTS = ("public", "hashed")
 SPEC_VERSION = 2  # 2: the learning rate folded into the gradient, clamped cross-entropy, commitment schemes
+
+
+def import_factory(factory: str) -> Any:
+    """The callable a ``module:function`` factory names, imported."""
+    module_name, _, func_name = factory.partition(":")
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError as e:
+        raise InputError(
+            f"cannot import model module '{module_name}': {e}",
+            hint="check the factory path and that the module is on PYTHONPATH",
+            factory=factory,
+        ) from e
+    fn = getattr(mod, func_name, None)
+    if not callable(fn):
+        raise InputError(
+            f"'{func_name}' is not a callable in module '{module_name}'",
+            hint="the factory must be 'module:function'",
+            factory=factory,
+        )
+    return fn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,9 +49,10 @@ class ModelSpec:
     factory: str
     """Importable ``"module:function"`` returning a fresh ``nn.Module``, e.g. ``"zkgrad.models:digits_mlp"``."""
 
-    loss: Literal["mse", "cross_entropy"]
+    loss: Literal["mse", "cross_entropy", "next_token"]
     """``mse``: mean over every element of ``(out - y)**2``; ``cross_entropy``: ``-(y * log_softmax(out)).sum(1).mean()``
-    with one-hot (or soft) float targets ``y``."""
+    with one-hot (or soft) float targets ``y``; ``next_token``: a language model's, cross-entropy at every
+    position of logits ``(B, T, V)`` against the next token ids ``y`` of shape ``(B, T)``."""
 
     optimizer: Literal["sgd"] = "sgd"
     """Only SGD: ``v = momentum*v + lr*(g + weight_decay*p)`` (v only when momentum > 0), ``p -= v``:
@@ -71,6 +93,10 @@ class ModelSpec:
     weights in its calldata); ``hashed``, one Poseidon hash per tensor (for models whose values do
     not fit a transaction; slower to prove)."""
 
+    vocab: str | None = None
+    """A language model's (``next_token``) tokenizer: the characters of token ids ``0 .. V-1``, in order
+    (``zkgrad.model.text``). Published with the spec, so anyone reads the model's tokens alike."""
+
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable-in-spirit and comparable.
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
@@ -107,16 +133,37 @@ class ModelSpec:
                 f"cross_entropy needs target_shape (num_classes,), got {self.target_shape}",
                 hint="targets are one-hot float vectors",
             )
+        if self.loss == "next_token":
+            self._validate_language_model()
+        elif self.vocab is not None:
+            raise InputError("only a next_token model has a vocabulary", hint="drop vocab, or use --loss next_token")
         if self.commitment not in COMMITMENTS:
             raise InputError(f"unknown commitment '{self.commitment}'", hint=f"use one of {', '.join(COMMITMENTS)}")
         if not isinstance(self.scale, int) or not 1 <= self.scale <= 24:
             raise InputError(f"scale must be an integer in 1..24 bits, got {self.scale!r}", hint="pass --scale between 1 and 24, e.g. 12")
 
+    def _validate_language_model(self) -> None:
+        if not isinstance(self.vocab, str) or len(self.vocab) < 2 or len(set(self.vocab)) != len(self.vocab):
+            raise InputError("a next_token model needs a vocabulary of two or more distinct characters",
+                             hint="create it with 'zkgrad model init --text FILE' (or the bundled corpus)")
+        if len(self.input_shape) != 1 or self.target_shape != self.input_shape:
+            raise InputError(f"a next_token model takes windows of token ids: input_shape and target_shape are both "
+                             f"(context,), got {list(self.input_shape)} and {list(self.target_shape)}",
+                             hint="pass --context N")
+
     # --- derived -----------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        """Classes for ``cross_entropy`` (the target width); for ``mse`` the flattened target size."""
+        """Classes for ``cross_entropy`` (the target width), the vocabulary's size for ``next_token``;
+        for ``mse`` the flattened target size."""
+        if self.loss == "next_token":
+            return len(self.vocab or "")
         return math.prod(self.target_shape)
+
+    @property
+    def context(self) -> int:
+        """A language model's window: tokens per sample."""
+        return self.input_shape[0]
 
     @property
     def x_shape(self) -> tuple[int, ...]:
@@ -132,22 +179,7 @@ class ModelSpec:
 
     def build_module(self, *, seed: int | None = None) -> nn.Module:
         """A fresh module from the factory, its initial weights drawn under ``seed`` (default: the spec's)."""
-        module_name, _, func_name = self.factory.partition(":")
-        try:
-            mod = importlib.import_module(module_name)
-        except ImportError as e:
-            raise InputError(
-                f"cannot import model module '{module_name}': {e}",
-                hint="check the factory path and that the module is on PYTHONPATH",
-                factory=self.factory,
-            ) from e
-        fn = getattr(mod, func_name, None)
-        if not callable(fn):
-            raise InputError(
-                f"'{func_name}' is not a callable in module '{module_name}'",
-                hint="the factory must be 'module:function'",
-                factory=self.factory,
-            )
+        fn = import_factory(self.factory)
         torch.manual_seed(self.seed if seed is None else seed)
         try:
             module = fn(**self.factory_kwargs)
@@ -166,6 +198,8 @@ class ModelSpec:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["target_shape"] = list(self.target_shape)
+        if self.vocab is None:  # a classifier's spec, and so its hash, as before vocabularies
+            del d["vocab"]
         return {"version": SPEC_VERSION, **d}
 
     @classmethod

@@ -10,6 +10,7 @@ import torch
 from torch.func import functional_call
 
 from ..circuits.float_graph import graph_step
+from ..circuits.rewrites import ezkl_ready
 from ..model.checkpoint import Checkpoint
 from ..model.data import Dataset, batch
 from ..model.spec import ModelSpec
@@ -32,15 +33,17 @@ def shadow_run(step_graph: Path, spec: ModelSpec, start: Checkpoint, ds: Dataset
 
 
 def predict(spec: ModelSpec, params: Sequence[np.ndarray | torch.Tensor], x: np.ndarray) -> np.ndarray:
-    """Class predictions of the model with the given parameters (the first n_params state tensors)."""
-    module = spec.build_module()
+    """Class predictions of the model with the given parameters (the first n_params state tensors);
+    a language model's, the next token at every position."""
+    module = ezkl_ready(spec.build_module())
     names = [n for n, _ in module.named_parameters()]
     tensors = {n: torch.as_tensor(np.asarray(p), dtype=torch.float32) for n, p in zip(names, params)}
     with torch.no_grad():
         logits = functional_call(module, tensors, (torch.tensor(x, dtype=torch.float32),))
-    return logits.argmax(dim=1).numpy()
+    return logits.argmax(dim=-1).numpy()
 
 
 def accuracy(spec: ModelSpec, params: Sequence[np.ndarray | torch.Tensor], ds: Dataset) -> float:
-    labels = ds.labels if ds.labels.ndim == 1 else ds.labels.argmax(axis=1)
+    """Of class predictions, or of a language model's next tokens at every position."""
+    labels = ds.labels if ds.labels.ndim == 1 or spec.loss == "next_token" else ds.labels.argmax(axis=1)
     return float(np.mean(predict(spec, params, ds.x) == labels))
