@@ -71,20 +71,15 @@ def demo(
     if lm:
         _lm_demo(o, steps=None if steps == 40 else steps, batch_size=None if batch_size == 8 else batch_size,
                  lr=None if lr == 0.5 else lr, seed=seed, workdir=workdir, rpc=rpc, prompt=prompt, tokens=tokens,
-                 pool=pool, device=device)
+                 pool=pool, device=device, report=report)
         return
     cfg = DemoConfig(steps=steps, hidden=hidden, batch_size=batch_size, lr=lr, seed=seed, workdir=workdir, rpc=rpc)
     cfg.spec()  # a bad --lr or --batch-size is refused before provers start and print notices
     with _prover(pool, device, o) as prover:
         res = run_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
     if report:
-        from ..train.report import write_run_report
-        from ..train.workspace import Workspace
-
-        png, html = write_run_report(Workspace(Path(res.workspace)), report, meta={"model id": res.model_id,
-                                     "registry": res.registry, "rpc": res.rpc}, lineage=res.lineage,
-                                     evaluations={res.evaluation["version"]: res.accuracy_proven})
-        o.note(f"report: {html}")
+        _write_report(o, res.workspace, report, {"model id": res.model_id, "registry": res.registry, "rpc": res.rpc},
+                      res.lineage, {res.evaluation["version"]: res.accuracy_proven})
     a = res.answer
     lines = [
         "",
@@ -105,8 +100,17 @@ def demo(
     o.result(res.to_dict(), "\n".join(lines))
 
 
+def _write_report(o: Output, workspace: str, out: Path, meta: dict[str, Any], lineage: list[dict[str, Any]],
+                  evaluations: dict[int, float]) -> None:
+    from ..train.report import write_run_report
+    from ..train.workspace import Workspace
+
+    _, html = write_run_report(Workspace(Path(workspace)), out, meta=meta, lineage=lineage, evaluations=evaluations)
+    o.note(f"report: {html}")
+
+
 def _lm_demo(o: Output, *, steps: int | None, batch_size: int | None, lr: float | None, pool: str, device: str,
-             **kw: Any) -> None:
+             report: Path | None, **kw: Any) -> None:
     from dataclasses import replace
 
     from ..train.lm_demo import LmDemoConfig, run_lm_demo
@@ -116,6 +120,9 @@ def _lm_demo(o: Output, *, steps: int | None, batch_size: int | None, lr: float 
     cfg.spec()
     with _prover(pool, device, o) as prover:
         res = run_lm_demo(cfg, reporter=o.reporter(), prover=prover, on_accepted=_on_accepted(o), note=o.note)
+    if report:
+        _write_report(o, res.workspace, report, {"model id": res.model_id, "generated": res.prompt + res.generated},
+                      res.lineage, {res.evaluation_version: res.accuracy_proven})
     o.result(res.to_dict(), "\n".join([
         "", f"[bold]steps accepted on chain:[/] {res.steps_accepted}",
         f"[bold]proven held-out next-token accuracy[/] ({res.held_out_tokens} tokens): {res.accuracy_proven:.1%}, "
@@ -124,6 +131,7 @@ def _lm_demo(o: Output, *, steps: int | None, batch_size: int | None, lr: float 
         f"{res.accuracy_bigram:.1%}, float32 shadow run {res.accuracy_float:.1%}",
         f"[bold]mean prove time:[/] {res.mean_prove_s:.1f} s per step; [bold]gas per update:[/] "
         f"{res.mean_update_gas:,.0f}",
+        f"[bold]largest |proven − float32| parameter difference in a step:[/] {res.max_abs_param_diff:.2e}",
         f"[bold]generated:[/] {res.prompt!r} + {res.generated!r}, one proof per token, each accepted by the "
         f"registry ({res.generation})",
         "[yellow]development SRS: proofs here are NOT secure, for testing only[/]"]))

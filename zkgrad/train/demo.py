@@ -88,6 +88,13 @@ class DemoResult:
         return asdict(self)
 
 
+def lineage_of(registry: Registry, model_id: int) -> list[dict[str, Any]]:
+    """The model's accepted updates as the report joins them (``write_run_report``'s lineage)."""
+    return [{"version": r.version, "after": "0x" + r.after.hex(), "batch": "0x" + r.batch.hex(),
+             "prover": r.prover, "block": r.block, "gas_used": r.gas_used, "tx": r.tx_hash}
+            for r in registry.history(model_id)]
+
+
 def registration(ws: Workspace, registry: Registry, *, fresh: bool = True, **kwargs: Any) -> tuple[int, bool]:
     """(model id, continued): the workspace's model on this chain when its head is a local checkpoint
     (a rerun continues it), else a new registration; ``fresh`` then clears the steps proven for
@@ -155,9 +162,7 @@ def run_demo(cfg: DemoConfig, *, reporter: Reporter | None = None, prover: Prove
         i = int(np.random.default_rng(cfg.seed).integers(len(test_ds)))
         ans = prove_answer(circuits, head, test_ds.x[i], out=ws.root / "answer.json", reporter=reporter)
         rec_a = registry.submit_answer(model_id, ans.result.proof.proof_bytes, ans.result.proof.instances)
-        lineage = [{"version": r.version, "after": "0x" + r.after.hex(), "batch": "0x" + r.batch.hex(),
-                    "prover": r.prover, "block": r.block, "gas_used": r.gas_used, "tx": r.tx_hash}
-                   for r in registry.history(model_id)]
+        lineage = lineage_of(registry, model_id)
         gas = [a.gas_used for a in accepted if a.gas_used]
         proves = [a.prove_s for a in accepted if a.prove_s]
         return DemoResult(

@@ -21,7 +21,7 @@ from ..model.dataset import commit_dataset, held_out_minimum, load_for
 from ..model.spec import ModelSpec
 from ..node import connect
 from ..progress import Reporter
-from .demo import _chain, registration
+from .demo import _chain, lineage_of, registration
 from .evaluate import evaluate
 from .generate import generate, next_folder
 from .loop import Accepted, Prover, train
@@ -71,8 +71,12 @@ class LmDemoResult:
     generated: str
     generation: str
     """The folder of the token proofs."""
+    evaluation_version: int = 0
+    max_abs_param_diff: float = 0.0
+    """Largest |proven − float32| parameter difference in a step."""
     losses: list[float | None] = field(default_factory=list)
     float_losses: list[float] = field(default_factory=list)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +114,7 @@ def run_lm_demo(cfg: LmDemoConfig, *, reporter: Reporter | None = None, prover: 
         folder = next_folder(ws)
         gen = generate(ws, cfg.prompt, cfg.tokens, out=folder, registry=registry, model_id=model_id,
                        reporter=reporter, on_token=lambda t: note(f"token {t.index}: {t.char!r}"))
+        lineage = lineage_of(registry, model_id)
     constant, bigram = predictor_accuracies(text.split(text.corpus(), "train"), held, spec.vocab or "")
     gas = [a.gas_used for a in accepted if a.gas_used]
     proves = [a.prove_s for a in accepted if a.prove_s]
@@ -119,7 +124,9 @@ def run_lm_demo(cfg: LmDemoConfig, *, reporter: Reporter | None = None, prover: 
         accuracy_float=accuracy(spec, float_state[: ws.genesis().n_params], held),
         held_out_tokens=held.labels.size, mean_prove_s=statistics.mean(proves) if proves else 0.0,
         mean_update_gas=statistics.mean(gas) if gas else 0.0, prompt=cfg.prompt, generated=gen.text,
-        generation=str(folder), losses=[a.loss for a in accepted], float_losses=float_losses)
+        generation=str(folder), evaluation_version=ev.version,
+        max_abs_param_diff=max((a.max_abs_param_diff or 0.0) for a in accepted) if accepted else 0.0, losses=[a.loss for a in accepted],
+        float_losses=float_losses, lineage=lineage)
 
 
 def predictor_accuracies(train_text: str, held: Dataset, vocab: str) -> tuple[float, float]:
