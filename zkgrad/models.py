@@ -100,6 +100,8 @@ class GPT(nn.Module):
         self.head = nn.Linear(dim, vocab, bias=not tie)
         if tie:
             self.head.weight = self.tokens.weight  # one parameter, named tokens.weight
+        for p in (self.tokens.weight, self.positions.weight):  # N(0, 1) calibrates to no lookup range
+            nn.init.normal_(p, std=0.3)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1])
