@@ -54,6 +54,8 @@ class LmDemoConfig:
 @dataclass
 class LmDemoResult:
     workspace: str
+    rpc: str
+    registry: str
     model_id: int
     steps_accepted: int
     accuracy_proven: float
@@ -114,12 +116,12 @@ def run_lm_demo(cfg: LmDemoConfig, *, reporter: Reporter | None = None, prover: 
         folder = next_folder(ws)
         gen = generate(ws, cfg.prompt, cfg.tokens, out=folder, registry=registry, model_id=model_id,
                        reporter=reporter, on_token=lambda t: note(f"token {t.index}: {t.char!r}"))
-        lineage = lineage_of(registry, model_id)
+        lineage, version = lineage_of(registry, model_id), registry.version(model_id)  # the node stops below
     constant, bigram = predictor_accuracies(text.split(text.corpus(), "train"), held, spec.vocab or "")
     gas = [a.gas_used for a in accepted if a.gas_used]
     proves = [a.prove_s for a in accepted if a.prove_s]
     return LmDemoResult(
-        workspace=str(root), model_id=model_id, steps_accepted=registry.version(model_id),
+        workspace=str(root), rpc=rpc, registry=registry.address, model_id=model_id, steps_accepted=version,
         accuracy_proven=ev.accuracy, accuracy_constant=constant, accuracy_bigram=bigram,
         accuracy_float=accuracy(spec, float_state[: ws.genesis().n_params], held),
         held_out_tokens=held.labels.size, mean_prove_s=statistics.mean(proves) if proves else 0.0,
