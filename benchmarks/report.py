@@ -123,7 +123,7 @@ def render_inference(sec: dict[str, Any]) -> str:
     return "".join([f"## Inference: {d['model']} (median of {d['repeat']})\n", _machine(sec), "\n", _table(header, rows), note])
 
 
-RENDERERS = {"step": render_step, "inference": render_inference}
+RENDERERS = {"step": render_step, "inference": render_inference, "gpt-step": render_step}
 
 
 SECTIONS = Path(__file__).parent / "sections"

@@ -3,6 +3,7 @@
     python -m benchmarks.run --quick                      # small MLP, 1 repetition
     python -m benchmarks.run --repeat 3                   # digits MLP 64-16-10 batch 8: both sections
     python -m benchmarks.run --only inference --repeat 1  # one section; the other keeps its last results
+    python -m benchmarks.run --only gpt-step --repeat 1   # the language-model demo's step (opt-in)
 
 Every stage whose memory is reported runs in its own process (``benchmarks.child``). zkgrad and
 plain ezkl calls alternate within a run, so machine load hits both alike. Results accumulate in
@@ -24,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 SECTIONS = ("step", "inference")
+OPT_IN = ("gpt-step",)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -32,7 +34,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="digits MLP 64-4-10 batch 2 (small circuits), 1 repetition")
     p.add_argument("--repeat", "-r", type=int, default=None, help="repetitions of each headline prove (median); default 3, quick 1")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help=f"comma-separated sections among {', '.join(SECTIONS + OPT_IN)}")
     p.add_argument("--home", type=Path, default=Path(os.environ.get("ZKGRAD_HOME", "/tmp/bench-home")),
                    help="private ZKGRAD_HOME (SRS cache, circuits, work files)")
     p.add_argument("--results", type=Path, default=None, help="results JSON (default benchmarks/results/bench.json, kept in the repository; --quick: HOME/bench/results-quick.json)")
@@ -43,9 +46,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="only measure verification gas again for the proofs of the recorded step and inference sections")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
-    unknown = [s for s in a.only if s not in SECTIONS]
+    unknown = [s for s in a.only if s not in SECTIONS + OPT_IN]
     if unknown:
-        p.error(f"unknown section(s) {', '.join(unknown)}; choose among {', '.join(SECTIONS)}")
+        p.error(f"unknown section(s) {', '.join(unknown)}; choose among {', '.join(SECTIONS + OPT_IN)}")
     if a.repeat is None:
         a.repeat = 1 if a.quick else 3
     if a.repeat < 1:
@@ -70,6 +73,22 @@ def reference(quick: bool, scale: int = 12) -> SimpleNamespace:
     x, y = data.batch(ds, bs, 0, 0)
     return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y,
                            label=f"digits MLP 64-{hidden}-10, batch {bs}, cross-entropy, SGD lr 0.5")
+
+
+def gpt_reference() -> SimpleNamespace:
+    """The language-model demo's step (``zkgrad demo --lm``) on its first batch of windows."""
+    from zkgrad.model import data
+    from zkgrad.model.checkpoint import genesis
+    from zkgrad.model.dataset import load_for
+    from zkgrad.train.lm_demo import LmDemoConfig
+
+    spec = LmDemoConfig().spec()
+    x, y = data.batch(load_for(spec, "corpus:train"), spec.batch_size, 0, spec.seed)
+    kw = spec.factory_kwargs
+    return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y,
+                           label=f"the language-model demo's GPT (d {kw['dim']}, MLP {kw['mlp']}, context "
+                                 f"{kw['context']}, vocabulary {kw['vocab']}), batch {spec.batch_size}, next-token "
+                                 f"cross-entropy, SGD lr {spec.lr:g}, calibrated on its first batch")
 
 
 def _median(values: list[float]) -> float:
@@ -162,14 +181,16 @@ def _vk_same(a: Path, b: Path) -> bool:
 
 
 # --- section: the training step, zkgrad against plain ezkl ---------------------------------------
-def bench_step(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
+def bench_step(args: argparse.Namespace, work: Path, log: Any, gpt: bool = False) -> dict[str, Any]:
     import numpy as np
 
     from benchmarks.child import run_child
     from zkgrad.circuits.artifacts import Circuit
 
-    ref = reference(args.quick)
-    mc_dir = args.home / "circuits" / ("step-quick" if args.quick else "step")
+    ref = gpt_reference() if gpt else reference(args.quick)
+    mc_dir = args.home / "circuits" / ("step-gpt" if gpt else "step-quick" if args.quick else "step")
+    work = work / "gpt" if gpt else work
+    work.mkdir(parents=True, exist_ok=True)
     ckpt_dir = work / "genesis"
     ref.genesis.save(ckpt_dir)
     batch = work / "batch.npz"
@@ -327,8 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         def log(msg: str) -> None:
             print(f"[{time.time() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
-        benches = {"step": bench_step, "inference": bench_inference}
-        for section in [s for s in SECTIONS if s in args.only]:
+        benches = {"step": bench_step, "inference": bench_inference,
+                   "gpt-step": lambda *a: bench_step(*a, gpt=True)}
+        for section in [s for s in SECTIONS + OPT_IN if s in args.only]:
             m = machine()
             t0 = time.time()
             data = benches[section](args, work, log)

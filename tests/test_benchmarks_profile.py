@@ -78,3 +78,8 @@ def test_tiny_step_profile_adds_up(tmp_path: Path) -> None:
     md = render({"machine": {"nproc": 2, "cpu": "x", "ram_gib": 1, "ezkl": "23", "date": "d", "loadavg": [1.0]},
                  "command": "python -m benchmarks.profile --model tiny", "label": "tiny", "profile": p})
     assert f"| **main region, total** | **{p['model_rows']:,}** | 100% |" in md
+    assert sum(p["per_op"].values()) == p["model_rows"] and list(p["per_op"].values()) == sorted(p["per_op"].values(), reverse=True)
+    by_op = render({"machine": {"nproc": 2, "cpu": "x", "ram_gib": 1, "ezkl": "23", "date": "d", "loadavg": [1.0]},
+                    "command": "c", "label": "tiny", "profile": p, "by_op": True})
+    top = next(iter(p["per_op"]))
+    assert f"| `{top}` | {p['per_op'][top]:,} |" in by_op and "| kind of work |" not in by_op

@@ -47,6 +47,7 @@ def test_parse_args_defaults_and_quick(tmp_path: Path) -> None:
     assert quick.results.name == "results-quick.json"
     assert quick.out == tmp_path / "bench" / "BENCHMARKS-quick.md"  # a smoke run never replaces the real file
     assert full.out.name == "BENCHMARKS.md" and full.out.parent == Path(__file__).resolve().parent.parent
+    assert parse_args(["--only", "gpt-step"]).only == ["gpt-step"]  # opt-in: not in the default run
 
 
 @pytest.mark.parametrize("argv", [["--only", "nonsense"], ["--repeat", "0"]])
