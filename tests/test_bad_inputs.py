@@ -98,6 +98,9 @@ CASES: list[tuple[str, dict[str, Any], list[str], dict[str, str], int, list[str]
      ["--version"]),
     ("demo-zero-steps", {}, ["demo", "--steps", "0"], {}, 2, ["--steps"]),
     ("demo-lr-nan", {}, ["demo", "--lr", "nan", "--workdir", "{tmp}/demo"], {}, 1, ["lr must be", "nan"]),
+    ("demo-lm-prompt-outside-vocabulary", {}, ["demo", "--lm", "--prompt", "Hello", "--workdir", "{tmp}/demo"], {}, 1,
+     ["'H'", "not in the model's vocabulary"]),
+    ("demo-lm-empty-prompt", {}, ["demo", "--lm", "--prompt", "", "--workdir", "{tmp}/demo"], {}, 1, ["prompt is empty"]),
     # --- ONNX models and samples -----------------------------------------------------------
     ("onnx-empty", {"net.onnx": b"", "in.json": GOOD["in.json"]}, C, {}, 1, ["is empty", "onnx"]),
     ("onnx-garbage", {"net.onnx": b"\x08\x07not protobuf\xff\xff", "in.json": GOOD["in.json"]}, C, {}, 1,

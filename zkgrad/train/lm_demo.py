@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..circuits.config import CalibrationPlan
+from ..errors import InputError
 from ..fsio import zkgrad_home
 from ..model import text
 from ..model.data import Dataset
@@ -45,7 +46,11 @@ class LmDemoConfig:
     rpc: str | None = None
 
     def spec(self) -> ModelSpec:
+        """The GPT's spec; refuses a prompt it cannot read before any work is done."""
         vocab = text.vocabulary(text.corpus())
+        if not self.prompt:
+            raise InputError("the prompt is empty", hint="give at least one character of the vocabulary")
+        text.encode(self.prompt, vocab)
         return ModelSpec(factory="zkgrad.models:char_gpt", loss="next_token", lr=self.lr, batch_size=self.batch_size,
                          input_shape=(self.context,), target_shape=(self.context,), seed=self.seed, vocab=vocab,
                          factory_kwargs=dict(vocab=len(vocab), context=self.context, dim=self.dim, mlp=self.mlp))
