@@ -62,12 +62,17 @@ class DemoConfig:
 
 
 @dataclass
-class DemoResult:
+class ChainedRun:
+    """Where a demo's model lives: its workspace, the node and registry, its id and version."""
     workspace: str
     rpc: str
     registry: str
     model_id: int
     steps_accepted: int
+
+
+@dataclass
+class DemoResult(ChainedRun):
     accuracy_proven: float
     """Of the head, on the ``evaluation``'s held-out digits: an evaluation proof the registry accepted."""
     accuracy_head: float

@@ -22,7 +22,7 @@ from ..model.dataset import commit_dataset, held_out_minimum, load_for
 from ..model.spec import ModelSpec
 from ..node import connect
 from ..progress import Reporter
-from .demo import _chain, lineage_of, registration
+from .demo import ChainedRun, _chain, lineage_of, registration
 from .evaluate import evaluate
 from .generate import generate, next_folder
 from .loop import Accepted, Prover, train
@@ -57,12 +57,7 @@ class LmDemoConfig:
 
 
 @dataclass
-class LmDemoResult:
-    workspace: str
-    rpc: str
-    registry: str
-    model_id: int
-    steps_accepted: int
+class LmDemoResult(ChainedRun):
     accuracy_proven: float
     """Next-token accuracy of the head on the committed held-out windows: a proof the registry accepted."""
     accuracy_constant: float
