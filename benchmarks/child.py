@@ -70,9 +70,15 @@ def zk_compile_circuits(a: dict[str, Any]) -> dict[str, Any]:
 
     spec = ModelSpec.from_dict(a["spec"])
     with np.load(a["batch"]) as z:
-        x, y = z["x"], z["y"]
-    (mc, reused), secs = _timed(lambda: compile_circuits(spec, Checkpoint.load(a["checkpoint"]), (x, y), out=Path(a["out"]),
-                                                              verifier=build_verifier))
+        data = (z["x"], z["y"])
+    plan = None
+    if a.get("source"):  # calibrated as the workspace does: along the planned run on the named data
+        from zkgrad.circuits.config import CalibrationPlan
+        from zkgrad.model.dataset import load_for
+
+        data, plan = load_for(spec, a["source"]), CalibrationPlan(steps=a["steps"], seed=spec.seed)
+    (mc, reused), secs = _timed(lambda: compile_circuits(spec, Checkpoint.load(a["checkpoint"]), data, out=Path(a["out"]),
+                                                              plan=plan, verifier=build_verifier))
     return {"seconds": secs, "reused": reused, "step_timings": mc.step.manifest["timings"],
             "answer_timings": mc.answer.manifest["timings"]}
 

@@ -85,10 +85,10 @@ def gpt_reference() -> SimpleNamespace:
     spec = LmDemoConfig().spec()
     x, y = data.batch(load_for(spec, "corpus:train"), spec.batch_size, 0, spec.seed)
     kw = spec.factory_kwargs
-    return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y,
+    return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y, calibration={"source": "corpus:train", "steps": 40},
                            label=f"the language-model demo's GPT (d {kw['dim']}, MLP {kw['mlp']}, context "
                                  f"{kw['context']}, vocabulary {kw['vocab']}), batch {spec.batch_size}, next-token "
-                                 f"cross-entropy, SGD lr {spec.lr:g}, calibrated on its first batch")
+                                 f"cross-entropy, SGD lr {spec.lr:g}, calibrated along 40 planned steps as the demo is")
 
 
 def _median(values: list[float]) -> float:
@@ -197,7 +197,8 @@ def bench_step(args: argparse.Namespace, work: Path, log: Any, gpt: bool = False
     np.savez(batch, x=ref.x, y=ref.y)
     log("step: zkgrad compile_circuits (settings, calibrate, setup, verifier) of step and answer")
     zc = run_child("zk_compile_circuits", {"spec": ref.spec.to_dict(), "checkpoint": str(ckpt_dir),
-                                           "batch": str(batch), "out": str(mc_dir)}, work)
+                                           "batch": str(batch), "out": str(mc_dir), **getattr(ref, "calibration", {})},
+                   work)
     step = Circuit.open(mc_dir / "step")
     srs = step.srs
     plain_dir = work / "plain-step"

@@ -3,7 +3,7 @@ proofs on a real anvil: a GPT of the kind people write (token and position embed
 causal attention, exact GELU MLP) registered on its committed text, its proven steps accepted, its
 held-out next-token accuracy proven and recorded, a prompt continued by proven tokens the registry
 accepts against the head, the report written; then a prompt outside the vocabulary refused with
-nothing written. Slow: step logrows 17, evaluation logrows 19 (its proof peaks near 22 GB)."""
+nothing written. Slow: 30 minutes on 2 cores; step logrows 17, evaluation logrows 19 (its proof peaks near 22 GB)."""
 
 from __future__ import annotations
 
