@@ -192,9 +192,9 @@ def _logrows_for(rows: int) -> int:
     return max(1, math.ceil(math.log2(rows + BLINDING)))
 
 
-def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path, split: bool = True) -> dict[str, Any]:
+def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path, split_rescales: bool = True) -> dict[str, Any]:
     """Compile ``spec``'s step circuit as zkgrad does (calibrated along ``steps`` planned steps) and
-    break its rows down by kind of work; ``split``: part fused rescales from their ops (a graph whose
+    break its rows down by kind of work; ``split_rescales``: part fused rescales from their ops (a graph whose
     scales overflow the field without rescaling, as a GPT's do, cannot be laid out that way)."""
     from benchmarks.ranges import settings_for
     from zkgrad.circuits.config import CalibrationPlan, committed
@@ -217,7 +217,7 @@ def profile(spec: Any, ds: Any, steps: int, margin: float, work: Path, split: bo
         raise RuntimeError(f"replayed layout: {model_rows} rows ({again['num_rows']} with Poseidon), "
                            f"the compiled circuit {st['num_rows']}")
     plain = layout_log(step.onnx_path, _run_args(st, cfg, scale_rebase_multiplier=NO_REBASE), work / "no-rebase")[0] \
-        if split else []
+        if split_rescales else []
     ignored = bool(st["run_args"].get("ignore_range_check_inputs_outputs"))
     (work / "input-checks-flipped").mkdir()
     _, flipped, _ = layout_log(step.onnx_path, _run_args(st, cfg, ignore_range_check_inputs_outputs=not ignored),
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     spec, ds = models()[args.model]
     with tempfile.TemporaryDirectory(prefix="zkgrad-bench-profile-") as tmp:
-        prof = profile(spec, ds, args.steps, args.margin, Path(tmp) / "spec", split=args.model != "gpt")
+        prof = profile(spec, ds, args.steps, args.margin, Path(tmp) / "spec", split_rescales=args.model != "gpt")
         if args.model != "gpt":  # the GPT's lr is 1 already: the per-kind rule does not read its graph
             # cross-check of the attribution by a differential compile: lr 1 multiplies by nothing, so
             # the rows the profile gives the update's rescale should go (calibrated on the first batch only)

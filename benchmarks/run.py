@@ -76,19 +76,21 @@ def reference(quick: bool, scale: int = 12) -> SimpleNamespace:
 
 
 def gpt_reference() -> SimpleNamespace:
-    """The language-model demo's step (``zkgrad demo --lm``) on its first batch of windows."""
+    """The language-model demo's step (``zkgrad demo --lm``) on its first batch of windows, its
+    circuit calibrated along the demo's planned run."""
     from zkgrad.model import data
     from zkgrad.model.checkpoint import genesis
     from zkgrad.model.dataset import load_for
     from zkgrad.train.lm_demo import LmDemoConfig
 
-    spec = LmDemoConfig().spec()
+    cfg = LmDemoConfig()
+    spec, steps = cfg.spec(), cfg.plan().steps
     x, y = data.batch(load_for(spec, "corpus:train"), spec.batch_size, 0, spec.seed)
     kw = spec.factory_kwargs
-    return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y, calibration={"source": "corpus:train", "steps": 40},
+    return SimpleNamespace(spec=spec, genesis=genesis(spec), x=x, y=y, calibration={"source": "corpus:train", "steps": steps},
                            label=f"the language-model demo's GPT (d {kw['dim']}, MLP {kw['mlp']}, context "
                                  f"{kw['context']}, vocabulary {kw['vocab']}), batch {spec.batch_size}, next-token "
-                                 f"cross-entropy, SGD lr {spec.lr:g}, calibrated along 40 planned steps as the demo is")
+                                 f"cross-entropy, SGD lr {spec.lr:g}, calibrated along {steps} planned steps as the demo is")
 
 
 def _median(values: list[float]) -> float:

@@ -64,6 +64,13 @@ def encode(text: str, vocab: str) -> np.ndarray:
     return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
 
 
+def prompt_ids(prompt: str, vocab: str) -> list[int]:
+    """Token ids of a prompt to continue; refuses an empty one or a character outside ``vocab``."""
+    if not prompt:
+        raise InputError("the prompt is empty", hint="give at least one character of the vocabulary")
+    return [int(i) for i in encode(prompt, vocab)]
+
+
 def decode(ids: np.ndarray | list[int], vocab: str) -> str:
     return "".join(vocab[int(i)] for i in np.asarray(ids).reshape(-1))
 

@@ -89,11 +89,9 @@ def generate(ws: Workspace, prompt: str, tokens: int, *, out: Path, registry: Re
     if spec.loss != "next_token" or spec.vocab is None:
         raise InputError(f"{ws.root} holds no language model (loss {spec.loss})",
                          hint="generate with a model made by 'zkgrad model init --text'")
-    if not prompt:
-        raise InputError("the prompt is empty", hint="give at least one character of the vocabulary")
+    ids = text.prompt_ids(prompt, spec.vocab)
     if tokens < 1:
         raise InputError(f"{tokens} tokens: nothing to generate", hint="pass --tokens N with N >= 1")
-    ids = [int(i) for i in text.encode(prompt, spec.vocab)]
     circuits = ws.circuits()
     ckpt, version = head_checkpoint(ws, registry, model_id)
     gen = Generation(prompt, version, ckpt.weights_commitment)

@@ -14,7 +14,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ..circuits.config import CalibrationPlan
-from ..errors import InputError
 from ..fsio import zkgrad_home
 from ..model import text
 from ..model.data import Dataset
@@ -45,12 +44,14 @@ class LmDemoConfig:
     workdir: Path | None = None
     rpc: str | None = None
 
+    def plan(self) -> CalibrationPlan:
+        """The run the circuits are calibrated along: at least 40 steps, so a longer rerun fits."""
+        return CalibrationPlan(steps=max(self.steps, 40), seed=self.seed)
+
     def spec(self) -> ModelSpec:
         """The GPT's spec; refuses a prompt it cannot read before any work is done."""
         vocab = text.vocabulary(text.corpus())
-        if not self.prompt:
-            raise InputError("the prompt is empty", hint="give at least one character of the vocabulary")
-        text.encode(self.prompt, vocab)
+        text.prompt_ids(self.prompt, vocab)
         return ModelSpec(factory="zkgrad.models:char_gpt", loss="next_token", lr=self.lr, batch_size=self.batch_size,
                          input_shape=(self.context,), target_shape=(self.context,), seed=self.seed, vocab=vocab,
                          factory_kwargs=dict(vocab=len(vocab), context=self.context, dim=self.dim, mlp=self.mlp))
@@ -95,7 +96,7 @@ def run_lm_demo(cfg: LmDemoConfig, *, reporter: Reporter | None = None, prover: 
     ws.record_run("corpus:train", cfg.seed)
     train_ds, test_ds = load_for(spec, "corpus:train"), load_for(spec, "corpus:test")
     size = held_out_minimum(spec)
-    plan = CalibrationPlan(steps=max(cfg.steps, 40), seed=cfg.seed)
+    plan = cfg.plan()
     ws.record_dataset(commit_dataset(spec, train_ds, source="corpus:train", seed=cfg.seed, n_batches=plan.steps,
                                      held_out=test_ds, held_out_source="corpus:test", held_out_size=size))
     note(f"workspace {root}: {len(train_ds)} training windows of {cfg.context} characters, {size} held-out "
